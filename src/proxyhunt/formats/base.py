@@ -1,0 +1,92 @@
+"""The contract that every log format module fulfils.
+
+A format has a name, a ``detect`` method that scores a sample of decoded lines,
+and a parser. Line formats turn a relation ``lines(SourceLine, RawEvent)`` into
+WebSession columns with one DuckDB ``SELECT``; a parser may keep state between
+batches, such as the current Zeek ``#fields`` header.
+
+The ``SELECT`` of a format returns any subset of the WebSession columns, plus:
+
+- ``SourceLine`` and ``RawEvent``, passed through;
+- ``_reject``: NULL for a parsed line, or the reason the line was rejected;
+- ``_raw_<Column>`` (optional): the text a typed column was decoded from, so
+  that the loader can count values that were present but invalid.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import ClassVar
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+class LogFormat(ABC):
+    """A log format that proxyhunt can detect and read."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    product: ClassVar[str | None] = None
+    vendor: ClassVar[str | None] = None
+
+    @abstractmethod
+    def detect(self, sample: list[str]) -> float:
+        """Return the confidence, from 0.0 to 1.0, that the sampled lines are in this format."""
+
+
+class LineParser:
+    """Per-file parsing state of a line format; the default one has none.
+
+    ``segments`` receives each batch of lines and yields the slices to parse
+    together with the ``SELECT`` that parses them. It may query the connection,
+    for example to list the keys of JSON records. Lines it consumes itself
+    (blank lines, headers, comments) are counted in ``skipped_lines``.
+    """
+
+    def __init__(self, select_sql: str) -> None:
+        self.select_sql = select_sql
+        self.skipped_lines = 0
+        self.error: str | None = None
+
+    def segments(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        table = self._drop_blank(table)
+        if table.num_rows:
+            yield table, self.select_sql
+
+    def _drop_blank(self, table: pa.Table) -> pa.Table:
+        blank = pc.equal(pc.utf8_trim_whitespace(table["RawEvent"]), "")
+        blank_count = pc.sum(blank).as_py() or 0
+        if not blank_count:
+            return table
+        self.skipped_lines += blank_count
+        return table.filter(pc.invert(blank))
+
+
+class LineFormat(LogFormat):
+    """A format whose records are single lines, parsed by one ``SELECT`` over ``lines``."""
+
+    @abstractmethod
+    def select_sql(self) -> str:
+        """Return the ``SELECT`` that parses the relation ``lines``."""
+
+    def parser(self) -> LineParser:
+        """Return a fresh parser for one file."""
+        return LineParser(self.select_sql())
+
+    def prepare(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """Register the SQL functions this format needs on a connection; most need none."""
+
+
+def non_blank(sample: list[str]) -> list[str]:
+    """Return the sampled lines that are not blank."""
+    return [line for line in sample if line.strip()]
+
+
+def match_ratio(lines: list[str], predicate) -> float:
+    """Return the share of ``lines`` for which ``predicate`` is true, 0.0 for no lines."""
+    if not lines:
+        return 0.0
+    return sum(1 for line in lines if predicate(line)) / len(lines)

@@ -1,0 +1,306 @@
+"""Load log files into the WebSession table of a DuckDB connection, accounting for every line.
+
+Each line of a file ends up in exactly one of three counts: parsed (a row in
+``websession``), rejected (a row in ``rejects`` with the reason) or skipped
+(blank, header or comment lines). A value that is present but invalid, such as
+an unparseable time, leaves its column NULL and is counted per column; the line
+itself is kept.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from proxyhunt.formats import all_formats, format_names, get_format
+from proxyhunt.formats.base import LineFormat
+from proxyhunt.formats.detect import best_format, score_formats
+from proxyhunt.formats.source import InputError, LineReader, read_sample
+from proxyhunt.formats.sql import create_macros, quote_identifier
+from proxyhunt.schema import COLUMN_NAMES, COLUMN_TYPES, create_table_sql
+
+log = logging.getLogger(__name__)
+
+TABLE = "websession"
+REJECTS_TABLE = "rejects"
+# Rejected lines are stored up to this many characters; the count is always exact.
+REJECT_TEXT_LIMIT = 4096
+
+
+@dataclass
+class FileReport:
+    """What happened to one input file: its format and where each line went."""
+
+    path: str
+    format: str | None = None
+    format_title: str | None = None
+    confidence: float = 0.0
+    compression: str | None = None
+    lines_read: int = 0
+    parsed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    invalid_utf8_lines: int = 0
+    invalid_values: dict[str, int] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the file was read to its end without a file-level error."""
+        return self.error is None
+
+
+ProgressCallback = Callable[[int], None]
+
+
+def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[FileReport]]:
+    """Expand files, directories (recursively) and glob patterns into a sorted list of files.
+
+    Returns the files and a report for each argument that matched nothing.
+    """
+    files: list[str] = []
+    missing: list[FileReport] = []
+    for argument in paths:
+        if argument == "-":
+            files.append("-")
+            continue
+        if os.path.isdir(argument):
+            found = sorted(
+                str(path) for path in Path(argument).rglob("*") if path.is_file() and not path.name.startswith(".")
+            )
+            if not found:
+                missing.append(FileReport(argument, error="the directory contains no files"))
+            files.extend(found)
+            continue
+        if os.path.exists(argument):
+            files.append(argument)
+            continue
+        matches = sorted(match for match in glob.glob(argument, recursive=True) if os.path.isfile(match))
+        if matches:
+            files.extend(matches)
+        else:
+            missing.append(FileReport(argument, error="file not found; check the path or quote the glob pattern"))
+    return files, missing
+
+
+class Loader:
+    """Reads log files into the ``websession`` and ``rejects`` tables of one connection."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.connection = connection
+        create_macros(connection)
+        connection.execute(create_table_sql(TABLE))
+        connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {REJECTS_TABLE} "
+            "(SourceFile VARCHAR, SourceLine BIGINT, Reason VARCHAR, RawEvent VARCHAR)"
+        )
+        self._spooled: list[str] = []
+
+    def close(self) -> None:
+        """Remove temporary copies of standard input."""
+        for path in self._spooled:
+            os.unlink(path)
+        self._spooled.clear()
+
+    def load(self, path: str, format_name: str | None = None, progress: ProgressCallback | None = None) -> FileReport:
+        """Load one file and return its report; problems are recorded in the report, never raised."""
+        report = FileReport(path)
+        try:
+            read_path = self._spool_stdin() if path == "-" else path
+            fmt = self._choose_format(read_path, format_name, report)
+            if fmt is not None:
+                self._ingest(read_path, fmt, report, progress)
+        except InputError as error:
+            report.error = str(error).removeprefix(f"{path}: ")
+        except UnicodeError as error:
+            report.error = f"cannot be decoded ({error})"
+        except duckdb.Error as error:
+            # A parse statement that fails is a defect in proxyhunt, not in the log;
+            # keep going with the other files and say which file triggered it.
+            report.error = f"internal error while parsing ({error}); please report it with the file's first lines"
+
+        if report.error:
+            log.warning("%s: %s", path, report.error)
+        if report.parsed:
+            self._describe_columns(report)
+        return report
+
+    def _spool_stdin(self) -> str:
+        handle = tempfile.NamedTemporaryFile(prefix="proxyhunt-stdin-", delete=False)
+        with handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        self._spooled.append(handle.name)
+        return handle.name
+
+    def _choose_format(self, path: str, format_name: str | None, report: FileReport) -> LineFormat | None:
+        if format_name:
+            fmt = get_format(format_name)
+            report.format, report.format_title, report.confidence = fmt.name, fmt.title, 1.0
+            return fmt
+
+        sample, report.compression = read_sample(path)
+        if not [line for line in sample if line.strip()]:
+            report.format = None
+            report.error = None
+            return None
+
+        fmt, confidence = best_format(sample, all_formats())
+        if fmt is None:
+            tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in score_formats(sample, all_formats()))
+            report.error = (
+                f"format not recognized (tried {tried}); "
+                f"pass --format with one of: {', '.join(format_names())}"
+            )
+            return None
+        report.format, report.format_title, report.confidence = fmt.name, fmt.title, confidence
+        return fmt
+
+    def _ingest(self, path: str, fmt: LineFormat, report: FileReport, progress: ProgressCallback | None) -> None:
+        fmt.prepare(self.connection)
+        parser = fmt.parser()
+        reader = LineReader(path)
+        reported_bytes = 0
+
+        for batch in reader:
+            report.compression = reader.compression
+            for segment, select_sql in parser.segments(batch.table(), self.connection):
+                self._ingest_segment(segment, select_sql, fmt, parser, report)
+            if progress is not None:
+                progress(reader.raw_bytes_read - reported_bytes)
+                reported_bytes = reader.raw_bytes_read
+
+        inner = getattr(parser, "inner_name", None)
+        if inner:
+            report.format = f"{fmt.name}+{inner}"
+            inner_format = getattr(parser, "inner_format", None)
+            report.format_title = f"{fmt.title}, RawData in {inner_format.title if inner_format else inner}"
+        report.compression = reader.compression
+        report.lines_read = reader.lines_read
+        report.skipped = parser.skipped_lines
+        report.invalid_utf8_lines = reader.invalid_utf8_lines
+        if reader.error:
+            report.error = f"{reader.error}; kept the {reader.lines_read} lines read before the damage"
+        elif parser.error:
+            report.error = parser.error
+
+    def _ingest_segment(self, segment, select_sql: str, fmt: LineFormat, parser, report: FileReport) -> None:
+        connection = self.connection
+        connection.register("lines", segment)
+        try:
+            connection.execute(f"CREATE OR REPLACE TEMP TABLE ph_stage AS {select_sql}")
+        finally:
+            connection.unregister("lines")
+
+        stage_columns = [row[0] for row in connection.sql("DESCRIBE ph_stage").fetchall()]
+        inner_format = getattr(parser, "inner_format", None) or fmt
+        select_list = _finalize_select(stage_columns, inner_format)
+        connection.execute(
+            f"INSERT INTO {TABLE} BY NAME SELECT {select_list} FROM ph_stage WHERE _reject IS NULL",
+            [report.path],
+        )
+        connection.execute(
+            f"INSERT INTO {REJECTS_TABLE} SELECT ?, SourceLine, _reject, left(RawEvent, {REJECT_TEXT_LIMIT}) "
+            "FROM ph_stage WHERE _reject IS NOT NULL",
+            [report.path],
+        )
+
+        typed = [name.removeprefix("_raw_") for name in stage_columns if name.startswith("_raw_")]
+        counts = [
+            "count(*) FILTER (WHERE _reject IS NULL)",
+            "count(*) FILTER (WHERE _reject IS NOT NULL)",
+        ]
+        counts += [
+            f"count(*) FILTER (WHERE _reject IS NULL AND {quote_identifier('_raw_' + column)} IS NOT NULL "
+            f"AND {quote_identifier(column)} IS NULL)"
+            for column in typed
+        ]
+        row = connection.execute(f"SELECT {', '.join(counts)} FROM ph_stage").fetchone()
+        report.parsed += row[0]
+        report.rejected += row[1]
+        for column, invalid in zip(typed, row[2:]):
+            if invalid:
+                report.invalid_values[column] = report.invalid_values.get(column, 0) + invalid
+        connection.execute("DROP TABLE ph_stage")
+
+    def _describe_columns(self, report: FileReport) -> None:
+        counts = ", ".join(f"count({quote_identifier(column)})" for column in COLUMN_NAMES)
+        row = self.connection.execute(
+            f"SELECT {counts}, min(TimeGenerated), max(TimeGenerated) FROM {TABLE} WHERE SourceFile = ?",
+            [report.path],
+        ).fetchone()
+        report.columns = [column for column, count in zip(COLUMN_NAMES, row) if count]
+        report.first_seen, report.last_seen = row[-2], row[-1]
+
+    def rejects(self, path: str, limit: int = 5) -> list[tuple[int, str, str]]:
+        """Return the first rejected lines of a file as (line, reason, text)."""
+        return self.connection.execute(
+            f"SELECT SourceLine, Reason, RawEvent FROM {REJECTS_TABLE} WHERE SourceFile = ? ORDER BY SourceLine LIMIT ?",
+            [path, limit],
+        ).fetchall()
+
+
+def _finalize_select(stage_columns: list[str], fmt: LineFormat) -> str:
+    """Return the select list that turns a stage table into complete WebSession rows.
+
+    Columns that the format did not fill are derived where the WebSession
+    schema defines them (UrlPath, UrlQuery and UrlExtension from Url, the
+    destination host and port from an absolute URL or CONNECT target) and NULL
+    otherwise.
+    """
+    present = set(stage_columns)
+    has_url = "Url" in present
+    path_expr = "UrlPath" if "UrlPath" in present else ("ph_url_path(Url)" if has_url else "NULL")
+
+    derived: dict[str, str] = {
+        "SourceFile": "?",
+        "EventProduct": _literal_or_null(fmt.product),
+        "EventVendor": _literal_or_null(fmt.vendor),
+    }
+    if has_url:
+        derived["UrlPath"] = path_expr
+        derived["UrlQuery"] = "ph_url_query(Url)"
+        derived["UrlExtension"] = f"ph_url_extension({path_expr})"
+        derived["DstHostname"] = "ph_url_host(Url)"
+        derived["DstPortNumber"] = "ph_url_port(Url)"
+    elif "UrlPath" in present:
+        derived["UrlExtension"] = "ph_url_extension(UrlPath)"
+
+    items = []
+    for column in COLUMN_NAMES:
+        quoted = quote_identifier(column)
+        sql_type = COLUMN_TYPES[column]
+        if column in present and column in derived and column not in ("SourceFile",):
+            expression = f"coalesce({quoted}, {derived[column]})"
+        elif column in present:
+            expression = quoted
+        elif column in derived:
+            expression = derived[column]
+        else:
+            expression = "NULL"
+        items.append(f"CAST({expression} AS {sql_type}) AS {quoted}")
+    return ", ".join(items)
+
+
+def _literal_or_null(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def iter_files(paths: Iterable[str]) -> Iterator[str]:
+    """Yield the files that ``paths`` expand to."""
+    files, _ = expand_paths(paths)
+    yield from files

@@ -1,0 +1,315 @@
+"""JSON Lines and CSV files whose columns are already WebSession columns or Sigma proxy fields.
+
+Column names are matched case-insensitively against the WebSession columns and
+the Sigma proxy field names (``c-useragent``, ``cs-host`` …), plus the time
+columns that exports use (``TimeGenerated [UTC]``, ``timestamp``). Columns that
+match nothing are ignored.
+
+A CSV export of a Sentinel custom log table (``RawData`` holds the original log
+line, as in ``SquidProxy_CL``) is unwrapped: each RawData value is parsed by the
+format detected from those values, and keeps the CSV record's line number.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from proxyhunt.formats.base import LineFormat, LineParser, non_blank
+from proxyhunt.formats.sql import query_arrow, quote_literal
+from proxyhunt.schema import COLUMN_TYPES, PROVENANCE_COLUMNS, column_for_field
+
+_TIME_ALIASES = {"timegenerated [utc]", "timestamp", "@timestamp", "time", "eventtime"}
+_RAW_DATA = "rawdata"
+
+
+def column_for_key(key: str) -> str | None:
+    """Return the WebSession column that a JSON key or CSV header names, or None."""
+    if key.strip().lower() in _TIME_ALIASES:
+        return "TimeGenerated"
+    column = column_for_field(key.strip())
+    if column in PROVENANCE_COLUMNS:
+        return None
+    return column
+
+
+def _typed_items(column: str, text: str) -> list[str]:
+    sql_type = COLUMN_TYPES[column]
+    if column == "TimeGenerated":
+        return [f"ph_time({text}) AS {column}", f"{text} AS _raw_{column}"]
+    if sql_type in ("INTEGER", "BIGINT"):
+        return [f"TRY_CAST(TRY_CAST({text} AS DOUBLE) AS {sql_type}) AS {column}", f"{text} AS _raw_{column}"]
+    return [f"{text} AS {column}"]
+
+
+def _columns_by_key(keys: list[str]) -> dict[str, list[str]]:
+    """Group keys by the column they name; an exact WebSession name comes first."""
+    grouped: dict[str, list[str]] = {}
+    for key in keys:
+        column = column_for_key(key)
+        if column is not None:
+            grouped.setdefault(column, []).append(key)
+    for column, names in grouped.items():
+        names.sort(key=lambda name: name != column)
+    return grouped
+
+
+class _JsonParser(LineParser):
+    def __init__(self) -> None:
+        super().__init__(select_sql="")
+
+    def segments(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        table = self._drop_blank(table)
+        if not table.num_rows:
+            return
+        connection.register("ph_json_keys", table)
+        try:
+            keys = [
+                row[0]
+                for row in connection.sql(
+                    "SELECT DISTINCT unnest(json_keys(RawEvent)) FROM ph_json_keys "
+                    "WHERE json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT'"
+                ).fetchall()
+            ]
+        finally:
+            connection.unregister("ph_json_keys")
+        yield table, _json_select(sorted(keys))
+
+
+def _json_select(keys: list[str]) -> str:
+    items = [
+        "SourceLine",
+        "RawEvent",
+        "CASE WHEN NOT coalesce(json_valid(RawEvent), false) THEN 'invalid JSON' "
+        "WHEN json_type(RawEvent) <> 'OBJECT' THEN 'not a JSON object' END AS _reject",
+    ]
+    paths: list[str] = []
+    for column, names in _columns_by_key(keys).items():
+        positions = []
+        for name in names:
+            paths.append("$." + json.dumps(name))
+            positions.append(f"v[{len(paths)}]")
+        items.extend(_typed_items(column, f"coalesce({', '.join(positions)})"))
+    path_list = ", ".join(quote_literal(path) for path in paths) or "'$.__none__'"
+    select_list = ",\n            ".join(items)
+    return f"""
+        SELECT
+            {select_list}
+        FROM (
+            SELECT SourceLine, RawEvent,
+                   CASE WHEN json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT'
+                        THEN json_extract_string(RawEvent, [{path_list}]) END AS v
+            FROM lines
+        )
+        """
+
+
+class WebSessionJson(LineFormat):
+    """JSON Lines with WebSession columns or Sigma proxy field names as keys."""
+
+    name = "jsonl"
+    title = "JSON Lines with WebSession or Sigma proxy field names"
+
+    def detect(self, sample: list[str]) -> float:
+        lines = non_blank(sample)[:50]
+        if not lines:
+            return 0.0
+        scores = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                scores.append(0.0)
+                continue
+            if not isinstance(record, dict):
+                scores.append(0.0)
+                continue
+            mapped = {column_for_key(key) for key in record} - {None}
+            scores.append(min(1.0, len(mapped) / 3))
+        return 0.85 * sum(scores) / len(scores)
+
+    def select_sql(self) -> str:
+        return _json_select([])
+
+    def parser(self) -> LineParser:
+        return _JsonParser()
+
+
+def _sniff_delimiter(header: str) -> str:
+    counts = {delimiter: header.count(delimiter) for delimiter in (",", ";", "\t", "|")}
+    return max(counts, key=lambda delimiter: counts[delimiter])
+
+
+class _CsvParser(LineParser):
+    """Joins CSV records that span lines, reads the header row, then parses by position."""
+
+    def __init__(self, inner_formats: Callable[[], list[LineFormat]]) -> None:
+        super().__init__(select_sql="")
+        self._inner_formats = inner_formats
+        self.header: list[str] | None = None
+        self.delimiter = ","
+        self.carry: pa.Table | None = None
+        self.inner_parser: LineParser | None = None
+        self.inner_name: str | None = None
+
+    def segments(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        if self.carry is not None:
+            table = pa.concat_tables([self.carry, table])
+            self.carry = None
+        table = self._drop_blank(table)
+        if not table.num_rows:
+            return
+
+        records = self._join_records(table, connection)
+        if records is None or not records.num_rows:
+            return
+
+        if self.header is None:
+            first = records["RawEvent"][0].as_py()
+            self.delimiter = _sniff_delimiter(first)
+            self.header = next(csv.reader([first], delimiter=self.delimiter))
+            self.skipped_lines += 1
+            records = records.slice(1)
+            if not records.num_rows:
+                return
+
+        split = self._split_sql()
+        if _RAW_DATA not in [name.strip().lower() for name in self.header]:
+            yield records, self._record_select(split)
+            return
+
+        yield from self._unwrap_raw_data(records, split, connection)
+
+    def _join_records(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> pa.Table | None:
+        """Return one row per CSV record; a record that is still open waits for the next batch."""
+        quotes = pc.count_substring(table["RawEvent"], '"')
+        odd = pc.bit_wise_and(quotes, 1)
+        parity = pc.bit_wise_and(pc.cumulative_sum(odd), 1)
+        if not (pc.sum(odd).as_py() or 0):
+            return table
+
+        # A line starts a record when the quotes before it are balanced.
+        ends_open = parity[-1].as_py() == 1
+        before = pc.subtract(parity, odd)
+        starts = pc.equal(pc.bit_wise_and(pc.abs(before), 1), 0)
+        record_ids = pc.cumulative_sum(pc.cast(starts, pa.int64()))
+        if ends_open:
+            last_start = pc.indices_nonzero(starts)[-1].as_py()
+            self.carry = table.slice(last_start)
+            table = table.slice(0, last_start)
+            record_ids = record_ids.slice(0, last_start)
+            if not table.num_rows:
+                return None
+
+        grouped = table.append_column("record", record_ids)
+        connection.register("ph_csv_lines", grouped)
+        try:
+            return query_arrow(
+                connection,
+                "SELECT min(SourceLine) AS SourceLine, string_agg(RawEvent, chr(10) ORDER BY SourceLine) AS RawEvent "
+                "FROM ph_csv_lines GROUP BY record ORDER BY SourceLine",
+            )
+        finally:
+            connection.unregister("ph_csv_lines")
+
+    def _split_sql(self) -> str:
+        """Return SQL that splits RawEvent into the unquoted list ``f`` of CSV fields."""
+        delimiter = quote_literal(self.delimiter)
+        escaped = "\\t" if self.delimiter == "\t" else "\\" + self.delimiter
+        pattern = quote_literal(f'(?:^|{escaped})("(?:[^"]|"")*"|[^{escaped}"]*)')
+        return (
+            f"list_transform(regexp_extract_all(RawEvent, {pattern}, 1), "
+            f"lambda x: CASE WHEN starts_with(x, '\"') THEN replace(x[2:-2], '\"\"', '\"') ELSE x END) AS f, "
+            f"len(string_split(regexp_replace(RawEvent, '\"(?:[^\"]|\"\")*\"', '', 'g'), {delimiter})) AS field_count"
+        )
+
+    def _record_select(self, split: str) -> str:
+        header = self.header or []
+        count = len(header)
+        items = [
+            "SourceLine",
+            "RawEvent",
+            f"CASE WHEN field_count <> {count} THEN 'has ' || field_count || ' CSV fields but the header row names {count}' END AS _reject",
+        ]
+        positions: dict[str, list[str]] = {}
+        for column, names in _columns_by_key(header).items():
+            positions[column] = [f"nullif(f[{header.index(name) + 1}], '')" for name in names]
+        for column, texts in positions.items():
+            items.extend(_typed_items(column, f"coalesce({', '.join(texts)})"))
+        select_list = ",\n            ".join(items)
+        return f"SELECT\n            {select_list}\n        FROM (SELECT SourceLine, RawEvent, {split} FROM lines)"
+
+    def _unwrap_raw_data(
+        self, records: pa.Table, split: str, connection: duckdb.DuckDBPyConnection
+    ) -> Iterator[tuple[pa.Table, str]]:
+        header = self.header or []
+        position = [name.strip().lower() for name in header].index(_RAW_DATA) + 1
+        connection.register("ph_csv_records", records)
+        try:
+            inner = query_arrow(
+                connection,
+                f"SELECT SourceLine, coalesce(f[{position}], '') AS RawEvent "
+                f"FROM (SELECT SourceLine, RawEvent, {split} FROM ph_csv_records) ORDER BY SourceLine",
+            )
+        finally:
+            connection.unregister("ph_csv_records")
+
+        if self.inner_parser is None:
+            from proxyhunt.formats.detect import best_format
+
+            sample = inner["RawEvent"].slice(0, 200).to_pylist()
+            candidates = [fmt for fmt in self._inner_formats() if not isinstance(fmt, WebSessionCsv)]
+            inner_format, _ = best_format(sample, candidates)
+            if inner_format is None:
+                self.error = "the RawData column holds lines of no known format"
+                self.inner_parser = LineParser(
+                    "SELECT SourceLine, RawEvent, 'RawData value in no known log format' AS _reject FROM lines"
+                )
+            else:
+                inner_format.prepare(connection)
+                self.inner_parser = inner_format.parser()
+                self.inner_name = inner_format.name
+                self.inner_format = inner_format
+
+        parser = self.inner_parser
+        before = parser.skipped_lines
+        yield from parser.segments(inner, connection)
+        self.skipped_lines += parser.skipped_lines - before
+
+
+class WebSessionCsv(LineFormat):
+    """CSV with WebSession columns or Sigma proxy field names in its header row."""
+
+    name = "csv"
+    title = "CSV with WebSession or Sigma proxy field names (RawData exports unwrapped)"
+
+    def __init__(self, inner_formats: Callable[[], list[LineFormat]] | None = None) -> None:
+        self._inner_formats = inner_formats or (lambda: [])
+
+    def detect(self, sample: list[str]) -> float:
+        lines = non_blank(sample)
+        if not lines:
+            return 0.0
+        header_line = lines[0]
+        delimiter = _sniff_delimiter(header_line)
+        if header_line.count(delimiter) == 0:
+            return 0.0
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        names = [name.strip().lower() for name in header]
+        mapped = {column_for_key(name) for name in header} - {None}
+        if _RAW_DATA in names:
+            return 0.9
+        if len(mapped) >= 2:
+            return min(0.9, 0.5 + 0.1 * len(mapped))
+        return 0.0
+
+    def select_sql(self) -> str:
+        return "SELECT SourceLine, RawEvent, 'CSV data before its header row' AS _reject FROM lines"
+
+    def parser(self) -> LineParser:
+        return _CsvParser(self._inner_formats)

@@ -1,0 +1,241 @@
+"""Zeek http.log, in the default tab-separated form and as JSON lines.
+
+The TSV form describes itself in ``#`` header lines: ``#separator``,
+``#unset_field`` (usually ``-``, a missing value), ``#empty_field`` (usually
+``(empty)``, an empty string) and ``#fields``. A header may change in the middle
+of a file when logs are concatenated. Zeek writes a byte that would be ambiguous
+as ``\\xHH``, so a literal value ``(empty)`` appears as ``\\x28empty)`` and stays
+literal text after decoding.
+
+The JSON form omits unset fields. Its ``ts`` is epoch seconds or, with
+``JSON::TS_ISO8601``, an ISO 8601 string. Some exports flatten ``id.orig_h`` to
+``id_orig_h``; both spellings are read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from proxyhunt.formats.base import LineFormat, LineParser, non_blank
+from proxyhunt.formats.sql import quote_literal
+
+# Zeek http.log field -> (WebSession column, SQL type or None for text).
+FIELD_MAP: dict[str, tuple[str, str | None]] = {
+    "ts": ("TimeGenerated", "time"),
+    "id.orig_h": ("SrcIpAddr", None),
+    "id.orig_p": ("SrcPortNumber", "INTEGER"),
+    "id.resp_h": ("DstIpAddr", None),
+    "id.resp_p": ("DstPortNumber", "INTEGER"),
+    "method": ("HttpRequestMethod", None),
+    "host": ("DstHostname", None),
+    "uri": ("Url", None),
+    "referrer": ("HttpReferrer", None),
+    "version": ("HttpVersion", None),
+    "user_agent": ("HttpUserAgent", None),
+    "request_body_len": ("SrcBytes", "BIGINT"),
+    "response_body_len": ("DstBytes", "BIGINT"),
+    "status_code": ("HttpStatusCode", "INTEGER"),
+    "username": ("SrcUsername", None),
+}
+
+_HTTP_FIELDS = {"method", "uri", "user_agent", "status_code", "host"}
+_HEX_ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+
+
+def unescape_zeek(value: str | None) -> str | None:
+    """Decode Zeek's ``\\xHH`` escapes; the bytes are read as UTF-8, invalid bytes become U+FFFD."""
+    if value is None or "\\x" not in value:
+        return value
+    raw = _HEX_ESCAPE.sub(lambda match: bytes([int(match.group(1), 16)]), value.encode("utf-8"))
+    return raw.decode("utf-8", errors="replace")
+
+
+def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
+    """Register ``ph_zeek_unescape`` on a connection; a second call is harmless."""
+    try:
+        connection.create_function(
+            "ph_zeek_unescape", unescape_zeek, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False
+        )
+    except duckdb.NotImplementedException:
+        pass
+    except duckdb.CatalogException:
+        pass
+
+
+def _typed(column: str, sql_type: str | None, text: str) -> list[str]:
+    """Return the select items for one column, with its ``_raw_`` text for typed columns."""
+    if sql_type is None:
+        return [f"{text} AS {column}"]
+    if sql_type == "time":
+        return [f"ph_time({text}) AS {column}", f"{text} AS _raw_{column}"]
+    return [f"TRY_CAST({text} AS {sql_type}) AS {column}", f"{text} AS _raw_{column}"]
+
+
+class _TsvParser(LineParser):
+    """Tracks the ``#`` header lines of a Zeek TSV file while its batches are parsed."""
+
+    def __init__(self) -> None:
+        super().__init__(select_sql="")
+        self.separator = "\t"
+        self.unset = "-"
+        self.empty = "(empty)"
+        self.fields: list[str] | None = None
+
+    def segments(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        table = self._drop_blank(table)
+        is_header = pc.starts_with(table["RawEvent"], "#")
+        header_rows = pc.indices_nonzero(is_header).to_pylist()
+
+        start = 0
+        for row in header_rows:
+            if row > start:
+                yield table.slice(start, row - start), self._select_sql()
+            self._read_header(table["RawEvent"][row].as_py())
+            self.skipped_lines += 1
+            start = row + 1
+        if start < table.num_rows:
+            yield table.slice(start), self._select_sql()
+
+    def _read_header(self, line: str) -> None:
+        if line.startswith("#separator"):
+            value = line[len("#separator") :].strip()
+            self.separator = value.encode("ascii", "backslashreplace").decode("unicode_escape") or "\t"
+            return
+        directive, _, value = line.partition(self.separator)
+        if directive == "#fields":
+            self.fields = value.split(self.separator)
+        elif directive == "#unset_field":
+            self.unset = value
+        elif directive == "#empty_field":
+            self.empty = value
+
+    def _select_sql(self) -> str:
+        if self.fields is None:
+            return (
+                "SELECT SourceLine, RawEvent, 'Zeek TSV data line before any #fields header; "
+                "add the header lines or pass the file with its header' AS _reject FROM lines"
+            )
+
+        items = ["SourceLine", "RawEvent"]
+        count = len(self.fields)
+        items.append(
+            f"CASE WHEN len(f) <> {count} THEN 'has ' || len(f) || ' tab-separated fields but the #fields header "
+            f"names {count}' END AS _reject"
+        )
+        for position, field in enumerate(self.fields, start=1):
+            if field not in FIELD_MAP:
+                continue
+            column, sql_type = FIELD_MAP[field]
+            raw = f"f[{position}]"
+            text = (
+                f"CASE WHEN {raw} = {quote_literal(self.unset)} THEN NULL "
+                f"WHEN {raw} = {quote_literal(self.empty)} THEN '' "
+                f"WHEN contains({raw}, '\\x') THEN ph_zeek_unescape({raw}) ELSE {raw} END"
+            )
+            items.extend(_typed(column, sql_type, text))
+
+        select_list = ",\n            ".join(items)
+        return f"""
+        SELECT
+            {select_list}
+        FROM (SELECT SourceLine, RawEvent, string_split(RawEvent, {quote_literal(self.separator)}) AS f FROM lines)
+        """
+
+
+class ZeekTsv(LineFormat):
+    """Zeek http.log in Zeek's default tab-separated form."""
+
+    name = "zeek-tsv"
+    title = "Zeek http.log (TSV with #fields header)"
+    product = "Zeek"
+    vendor = "Zeek"
+
+    def detect(self, sample: list[str]) -> float:
+        for line in non_blank(sample):
+            if line.startswith("#fields"):
+                fields = set(line.split("\t")[1:])
+                if "ts" in fields and _HTTP_FIELDS & fields:
+                    return 1.0
+                return 0.1
+        if any(line.startswith("#separator") for line in sample):
+            return 0.3
+        return 0.0
+
+    def select_sql(self) -> str:
+        return _TsvParser()._select_sql()
+
+    def parser(self) -> LineParser:
+        return _TsvParser()
+
+    def prepare(self, connection: duckdb.DuckDBPyConnection) -> None:
+        register_functions(connection)
+
+
+class ZeekJson(LineFormat):
+    """Zeek http.log written by Zeek's JSON writer, one object per line."""
+
+    name = "zeek-json"
+    title = "Zeek http.log (JSON lines)"
+    product = "Zeek"
+    vendor = "Zeek"
+
+    def detect(self, sample: list[str]) -> float:
+        lines = non_blank(sample)[:50]
+        if not lines:
+            return 0.0
+        hits = 0
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            keys = set(record)
+            has_id = "id.orig_h" in keys or "id_orig_h" in keys or "id" in keys
+            if "uid" in keys and has_id and _HTTP_FIELDS & keys:
+                hits += 1
+        return hits / len(lines)
+
+    def select_sql(self) -> str:
+        paths: list[str] = []
+        items = [
+            "SourceLine",
+            "RawEvent",
+            "CASE WHEN NOT coalesce(json_valid(RawEvent), false) THEN 'invalid JSON' "
+            "WHEN json_type(RawEvent) <> 'OBJECT' THEN 'not a JSON object' END AS _reject",
+        ]
+        for field, (column, sql_type) in FIELD_MAP.items():
+            spellings = [field]
+            if "." in field:
+                spellings.append(field.replace(".", "_"))
+            positions = []
+            for spelling in spellings:
+                paths.append(f'$."{spelling}"')
+                positions.append(f"v[{len(paths)}]")
+            if "." in field:
+                # Zeek's JSON writer can also nest the connection tuple as {"id": {"orig_h": ...}}.
+                parent, child = field.split(".", 1)
+                paths.append(f'$."{parent}"."{child}"')
+                positions.append(f"v[{len(paths)}]")
+            text = f"coalesce({', '.join(positions)})"
+            items.extend(_typed(column, sql_type, text))
+
+        path_list = ", ".join(quote_literal(path) for path in paths)
+        select_list = ",\n            ".join(items)
+        return f"""
+        SELECT
+            {select_list}
+        FROM (
+            SELECT SourceLine, RawEvent,
+                   CASE WHEN json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT'
+                        THEN json_extract_string(RawEvent, [{path_list}]) END AS v
+            FROM lines
+        )
+        """
