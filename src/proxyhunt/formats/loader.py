@@ -195,6 +195,11 @@ class Loader:
             report.error = f"{reader.error}; kept the {reader.lines_read} lines read before the damage"
         elif parser.error:
             report.error = parser.error
+        elif report.rejected and not report.parsed:
+            report.error = (
+                f"no line could be read as {report.format_title}; check the file, or force another format "
+                f"with --format (one of: {', '.join(format_names())})"
+            )
 
     def _ingest_segment(self, segment, select_sql: str, fmt: LineFormat, parser, report: FileReport) -> None:
         connection = self.connection
@@ -227,7 +232,7 @@ class Loader:
             f"AND {quote_identifier(column)} IS NULL)"
             for column in typed
         ]
-        row = connection.execute(f"SELECT {', '.join(counts)} FROM ph_stage").fetchone()
+        row = connection.execute(f"SELECT {', '.join(counts)} FROM ph_stage").fetchall()[0]
         report.parsed += row[0]
         report.rejected += row[1]
         for column, invalid in zip(typed, row[2:]):
@@ -240,7 +245,7 @@ class Loader:
         row = self.connection.execute(
             f"SELECT {counts}, min(TimeGenerated), max(TimeGenerated) FROM {TABLE} WHERE SourceFile = ?",
             [report.path],
-        ).fetchone()
+        ).fetchall()[0]
         report.columns = [column for column, count in zip(COLUMN_NAMES, row) if count]
         report.first_seen, report.last_seen = row[-2], row[-1]
 

@@ -1,0 +1,3 @@
+from proxyhunt.cli import main
+
+main()

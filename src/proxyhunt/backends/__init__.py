@@ -1,0 +1,1 @@
+"""pySigma backends owned by proxyhunt, and the WebSession field-mapping pipeline."""

@@ -1,0 +1,185 @@
+"""Command-line interface: parse options, call the packages, map the outcome to an exit status."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from proxyhunt import __version__
+from proxyhunt.formats import all_formats, format_names
+from proxyhunt.formats.loader import expand_paths
+
+EXIT_NO_FINDINGS = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+# Below this total input size a progress bar would only flicker.
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+
+HUNT_EPILOG = """\b
+Exit status:
+  0  no findings, and every input was read
+  1  findings (even if some inputs could not be read)
+  2  error: bad usage, or no findings while some input could not be read
+
+\b
+Examples:
+  proxyhunt hunt samples/
+  proxyhunt hunt /var/log/squid/access.log* --output findings.jsonl
+  proxyhunt hunt http.log.gz --rules ./my-rules/ --no-default-rules
+  zcat access.log.gz | proxyhunt hunt - --format combined
+"""
+
+
+class _ProgressBar:
+    """A byte-based progress bar on stderr, shown only for large inputs on a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled = enabled and total >= PROGRESS_MIN_BYTES
+        self._progress = Progress(
+            TextColumn("reading"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task("read", total=total)
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+    def advance(self, byte_count: int) -> None:
+        if self.enabled:
+            self._progress.advance(self._task, byte_count)
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose >= 2:
+        level = logging.DEBUG
+    if quiet:
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    # The terminal report already lists every file-level problem.
+    logging.getLogger("proxyhunt.formats.loader").setLevel(max(level, logging.ERROR))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="proxyhunt")
+def main() -> None:
+    """Hunt Sigma detections, such as rclone exfiltration, in web-proxy logs."""
+
+
+@main.command(epilog=HUNT_EPILOG)
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    metavar="PATH",
+    help="Sigma rule file or directory (searched recursively) to add. Repeatable.",
+)
+@click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
+@click.option(
+    "--format",
+    "format_name",
+    type=click.Choice(format_names()),
+    help="Read every input in this format instead of detecting it from the content.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.jsonl",
+    help="Write every finding to this file as JSON Lines, one object per finding.",
+)
+@click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True, help="Findings shown in the terminal table.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the closing line and errors.")
+@click.option("--no-color", is_flag=True, help="Print without colours (also set by the NO_COLOR variable).")
+@click.option("--verbose", "-v", count=True, help="Log more detail to stderr; repeat for debug output.")
+def hunt(
+    paths: tuple[str, ...],
+    rule_paths: tuple[str, ...],
+    no_default_rules: bool,
+    format_name: str | None,
+    output: str | None,
+    limit: int,
+    quiet: bool,
+    no_color: bool,
+    verbose: int,
+) -> None:
+    """Run Sigma rules over proxy logs and print the findings.
+
+    PATHS are log files, directories (read recursively), glob patterns, or -
+    for standard input. Each file's format and compression are detected from
+    its content. The bundled rule "Rclone Activity via Proxy" runs unless
+    --no-default-rules is given.
+    """
+    from proxyhunt.hunt import hunt as run_hunt
+    from proxyhunt.report import terminal
+    from proxyhunt.report.jsonl import write_jsonl
+
+    _configure_logging(verbose, quiet)
+    console = Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False)
+
+    if no_default_rules and not rule_paths:
+        raise click.UsageError("--no-default-rules leaves no rules to run; add rules with --rules PATH")
+
+    files, _ = expand_paths(paths)
+    total = sum(os.path.getsize(path) for path in files if path != "-" and os.path.isfile(path))
+    with _ProgressBar(total, enabled=sys.stderr.isatty() and not quiet) as bar:
+        result = run_hunt(
+            list(paths),
+            rule_paths=list(rule_paths),
+            include_bundled=not no_default_rules,
+            format_name=format_name,
+            progress=bar.advance,
+        )
+
+    if output:
+        try:
+            write_jsonl(result.findings, output)
+        except OSError as error:
+            click.echo(f"error: cannot write {output}: {error.strerror}; choose a writable path for --output", err=True)
+            sys.exit(EXIT_ERROR)
+
+    if not quiet:
+        terminal.render_inputs(console, result)
+        terminal.render_rules(console, result)
+        if result.findings:
+            terminal.render_findings(console, result, limit=limit)
+            terminal.render_sources(console, result)
+    error_console = Console(stderr=True, no_color=console.no_color, highlight=False)
+    terminal.render_warnings(error_console, result)
+    terminal.render_verdict(console, result)
+
+    if not result.compiled or not any(rule.runnable for rule in result.compiled):
+        click.echo("error: no rule could be run; fix the rule problems listed above", err=True)
+        sys.exit(EXIT_ERROR)
+    if result.findings:
+        sys.exit(EXIT_FINDINGS)
+    if result.failed_files:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_NO_FINDINGS)
+
+
+@main.command("formats")
+def list_formats() -> None:
+    """List the log formats that proxyhunt reads, with the names --format accepts."""
+    for fmt in all_formats():
+        click.echo(f"{fmt.name:12} {fmt.title}")

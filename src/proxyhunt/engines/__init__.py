@@ -1,0 +1,1 @@
+"""Engines that run rule SQL over the WebSession table: DuckDB, the default."""

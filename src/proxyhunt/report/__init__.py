@@ -1,0 +1,1 @@
+"""Rendering of hunt results: terminal tables and JSON Lines."""

@@ -1,0 +1,37 @@
+"""Write findings as JSON Lines: one JSON object per finding, every WebSession column included."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # WebSession times are UTC without a zone attached; say so in the text.
+        text = value.isoformat()
+        return text if value.tzinfo else text + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def finding_to_json(finding: dict[str, Any]) -> str:
+    """Return one finding as a single line of JSON."""
+    record = {"verdict": "alert", **finding}
+    return json.dumps(record, default=_default, ensure_ascii=False)
+
+
+def write_jsonl(findings: Iterable[dict[str, Any]], target: str | Path | IO[str]) -> int:
+    """Write findings to a path or an open text stream; return how many were written."""
+    if isinstance(target, (str, Path)):
+        with open(target, "w", encoding="utf-8", newline="\n") as handle:
+            return write_jsonl(findings, handle)
+    count = 0
+    for finding in findings:
+        target.write(finding_to_json(finding) + "\n")
+        count += 1
+    return count

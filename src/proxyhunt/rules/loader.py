@@ -1,0 +1,171 @@
+"""Load Sigma rules with pySigma: the bundled pack and any files or directories the user adds.
+
+A broken file never stops the others. Each problem becomes a ``RuleProblem``
+that names the file, the line where the YAML parser gives one, and the fix.
+Rules whose log source is not web-proxy traffic are set aside with the reason,
+because their fields do not exist in the WebSession table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+log = logging.getLogger(__name__)
+
+RULE_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    """A Sigma rule and the file it came from."""
+
+    rule: SigmaRule
+    path: str
+    bundled: bool
+
+    @property
+    def title(self) -> str:
+        return self.rule.title
+
+    @property
+    def rule_id(self) -> str:
+        return str(self.rule.id) if self.rule.id else ""
+
+    @property
+    def level(self) -> str:
+        return self.rule.level.name.lower() if self.rule.level else ""
+
+    @property
+    def tags(self) -> list[str]:
+        return [str(tag) for tag in self.rule.tags]
+
+
+@dataclass(frozen=True)
+class RuleProblem:
+    """A rule file, or a rule in it, that proxyhunt cannot use, with the reason."""
+
+    path: str
+    message: str
+    title: str | None = None
+
+    def __str__(self) -> str:
+        name = f" ({self.title})" if self.title else ""
+        return f"{self.path}{name}: {self.message}"
+
+
+@dataclass
+class RuleSet:
+    """The rules to run, and the ones that were left out with their reasons."""
+
+    rules: list[LoadedRule] = field(default_factory=list)
+    problems: list[RuleProblem] = field(default_factory=list)
+    skipped: list[RuleProblem] = field(default_factory=list)
+
+
+def bundled_rule_files() -> list[Path]:
+    """Return the rule files that ship inside the package."""
+    folder = resources.files("proxyhunt.rules") / "bundled"
+    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(RULE_SUFFIXES))
+
+
+def find_rule_files(path: str) -> tuple[list[Path], RuleProblem | None]:
+    """Return the rule files at ``path`` (a file or a directory searched recursively)."""
+    candidate = Path(path)
+    if candidate.is_dir():
+        files = sorted(item for item in candidate.rglob("*") if item.is_file() and item.suffix in RULE_SUFFIXES)
+        if not files:
+            return [], RuleProblem(path, "the directory contains no .yml or .yaml files")
+        return files, None
+    if candidate.is_file():
+        return [candidate], None
+    return [], RuleProblem(path, "rule file not found; check the path given to --rules")
+
+
+def is_proxy_rule(rule: SigmaRule) -> bool:
+    """True when the rule's log source is web-proxy traffic (category proxy, or Zeek http)."""
+    logsource = rule.logsource
+    if logsource.category == "proxy":
+        return True
+    return logsource.product == "zeek" and logsource.service == "http"
+
+
+def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
+    """Load the bundled rules (unless ``include_bundled`` is False) and the rules under ``paths``."""
+    ruleset = RuleSet()
+    seen_ids: dict[str, str] = {}
+
+    sources: list[tuple[Path, bool]] = []
+    if include_bundled:
+        sources += [(path, True) for path in bundled_rule_files()]
+    for path in paths:
+        files, problem = find_rule_files(path)
+        if problem:
+            ruleset.problems.append(problem)
+        sources += [(file, False) for file in files]
+
+    for file, bundled in sources:
+        for loaded in _load_file(file, bundled, ruleset):
+            rule_id = loaded.rule_id
+            if rule_id and rule_id in seen_ids:
+                ruleset.skipped.append(
+                    RuleProblem(str(file), f"same id as the rule already loaded from {seen_ids[rule_id]}", loaded.title)
+                )
+                continue
+            if rule_id:
+                seen_ids[rule_id] = str(file)
+            ruleset.rules.append(loaded)
+    return ruleset
+
+
+def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule]:
+    location = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        ruleset.problems.append(RuleProblem(location, f"not valid UTF-8 at byte {error.start}; save the file as UTF-8"))
+        return []
+    except OSError as error:
+        ruleset.problems.append(RuleProblem(location, f"cannot be read ({error.strerror})"))
+        return []
+
+    try:
+        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        ruleset.problems.append(RuleProblem(location, f"invalid YAML at {where}{problem}; fix the YAML syntax"))
+        return []
+    except SigmaError as error:
+        ruleset.problems.append(RuleProblem(location, f"not a valid Sigma rule: {error}"))
+        return []
+
+    loaded: list[LoadedRule] = []
+    for item in collection.rules:
+        title = getattr(item, "title", None)
+        errors = getattr(item, "errors", [])
+        if errors:
+            reasons = "; ".join(str(error) for error in errors)
+            ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {reasons}", title))
+            continue
+        if not isinstance(item, SigmaRule):
+            kind = type(item).__name__.removeprefix("Sigma").lower()
+            # TODO: run Sigma filters and correlation rules in the DuckDB engine.
+            ruleset.skipped.append(RuleProblem(location, f"{kind} rules are not supported yet", title))
+            continue
+        if not is_proxy_rule(item):
+            category = item.logsource.category or item.logsource.product or "none"
+            ruleset.skipped.append(
+                RuleProblem(location, f"log source is not web-proxy traffic (category {category})", title)
+            )
+            continue
+        loaded.append(LoadedRule(item, location, bundled))
+    return loaded
