@@ -11,6 +11,9 @@ import re
 from datetime import datetime
 from typing import Any
 
+from pathlib import Path
+
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -18,6 +21,8 @@ from rich.text import Text
 from proxyhunt.hunt import HuntResult
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Terminals narrower than this get two lines per finding instead of one.
+WIDE_LAYOUT_COLUMNS = 170
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 
 
@@ -49,85 +54,134 @@ def _plain(value: Any, style: str | None = None) -> Text:
     return Text(safe_text(value), style=style or "")
 
 
-def render_findings(console: Console, result: HuntResult, limit: int | None = None) -> None:
-    """Print the findings table, newest rule hits in time order."""
-    findings = result.findings if limit is None else result.findings[:limit]
-    table = Table(title=f"Findings ({len(result.findings)})", title_justify="left", expand=False)
-    table.add_column("Time (UTC)", no_wrap=True)
-    table.add_column("Rule", overflow="ellipsis", max_width=28)
-    table.add_column("Level", no_wrap=True)
-    table.add_column("Source", overflow="ellipsis", max_width=24)
-    table.add_column("Host", overflow="ellipsis", max_width=28)
-    table.add_column("URL", overflow="ellipsis", max_width=40)
-    table.add_column("User agent", overflow="ellipsis", max_width=28)
-    table.add_column("Up", justify="right", no_wrap=True)
-    table.add_column("Down", justify="right", no_wrap=True)
-    table.add_column("File:line", overflow="ellipsis", max_width=36)
+def _lines(*values: Any) -> Text:
+    """Return values as one cell of several lines, each made safe on its own."""
+    return Text("\n".join(safe_text(value) for value in values))
 
+
+def _source(finding: dict[str, Any]) -> str:
+    source = finding["SrcIpAddr"] or ""
+    if finding["SrcUsername"]:
+        source = f"{source} ({finding['SrcUsername']})"
+    return source
+
+
+def _location(finding: dict[str, Any]) -> str:
+    return f"{Path(finding['SourceFile']).name}:{finding['SourceLine']}"
+
+
+def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Time (UTC)", no_wrap=True, min_width=19)
+    table.add_column("Source", overflow="ellipsis", no_wrap=True, max_width=26)
+    table.add_column("Host", overflow="ellipsis", no_wrap=True, max_width=30)
+    table.add_column("URL", overflow="ellipsis", no_wrap=True, max_width=48)
+    table.add_column("User agent", overflow="ellipsis", no_wrap=True, max_width=30)
+    table.add_column("Up", justify="right", no_wrap=True, min_width=9)
+    table.add_column("Down", justify="right", no_wrap=True, min_width=9)
+    table.add_column("File:line", overflow="ellipsis", no_wrap=True, min_width=12, max_width=36)
     for finding in findings:
-        source = finding["SrcIpAddr"] or ""
-        if finding["SrcUsername"]:
-            source = f"{source} ({finding['SrcUsername']})"
-        level = finding["RuleLevel"] or ""
         table.add_row(
             format_time(finding["TimeGenerated"]),
-            _plain(finding["RuleTitle"]),
-            _plain(level, _LEVEL_STYLES.get(level)),
-            _plain(source),
+            _plain(_source(finding)),
             _plain(finding["DstHostname"] or finding["DstIpAddr"]),
             _plain(finding["Url"]),
             _plain(finding["HttpUserAgent"]),
             format_bytes(finding["SrcBytes"]),
             format_bytes(finding["DstBytes"]),
-            _plain(f"{finding['SourceFile']}:{finding['SourceLine']}"),
+            _plain(_location(finding)),
         )
-    console.print(table)
+    return table
+
+
+def _narrow_findings_table(findings: list[dict[str, Any]]) -> Table:
+    """Two lines per finding, so that all of it fits 80 columns."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    table.add_column("Time (UTC)", no_wrap=True, width=10)
+    table.add_column("Source\nFile:line", overflow="ellipsis", no_wrap=True, max_width=24)
+    table.add_column("Request\nUser agent", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("Up\nDown", justify="right", no_wrap=True, width=10)
+    for finding in findings:
+        time = finding["TimeGenerated"]
+        when = f"{time:%Y-%m-%d}\n{time:%H:%M:%S}" if time else ""
+        target = finding["Url"] or finding["DstHostname"] or finding["DstIpAddr"] or ""
+        request = f"{finding['HttpRequestMethod'] or ''} {target}".strip()
+        table.add_row(
+            when,
+            _lines(_source(finding), _location(finding)),
+            _lines(request, finding["HttpUserAgent"]),
+            f"{format_bytes(finding['SrcBytes']) or '-'}\n{format_bytes(finding['DstBytes']) or '-'}",
+        )
+    return table
+
+
+def render_findings(console: Console, result: HuntResult, limit: int | None = None) -> None:
+    """Print the findings, one table per rule, in time order.
+
+    Long values are cut with an ellipsis to fit the terminal; the JSON Lines
+    output keeps them whole. Below WIDE_LAYOUT_COLUMNS each finding takes two lines.
+    """
+    shown = result.findings if limit is None else result.findings[:limit]
+    narrow = console.width < WIDE_LAYOUT_COLUMNS
+
+    by_rule: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for finding in shown:
+        key = (finding["RuleTitle"] or "", finding["RuleLevel"] or "", finding["RuleId"] or "")
+        by_rule.setdefault(key, []).append(finding)
+
+    for (title, level, _), findings in by_rule.items():
+        total = result.hits_per_rule.get(findings[0]["RuleId"] or title, len(findings))
+        heading = Text()
+        heading.append(safe_text(title), style="bold")
+        heading.append(f"  {level}", style=_LEVEL_STYLES.get(level, ""))
+        heading.append(f"  {total} findings")
+        console.print(heading)
+
+        table = _narrow_findings_table(findings) if narrow else _wide_findings_table(findings)
+        console.print(table)
+
     if limit is not None and len(result.findings) > limit:
         console.print(f"… {len(result.findings) - limit} more findings; write them all with --output FILE.jsonl")
 
 
 def render_sources(console: Console, result: HuntResult) -> None:
     """Print hits per client: how many, how much uploaded, to how many destinations, and when."""
-    table = Table(title="Hits per source", title_justify="left")
-    table.add_column("Source IP", overflow="ellipsis")
-    table.add_column("User", overflow="ellipsis")
-    table.add_column("Hits", justify="right")
-    table.add_column("Uploaded", justify="right")
-    table.add_column("Downloaded", justify="right")
-    table.add_column("Destinations", justify="right")
-    table.add_column("First seen (UTC)", no_wrap=True)
-    table.add_column("Last seen (UTC)", no_wrap=True)
+    table = Table(title="Hits per source", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Source IP\nUser", overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("Hits", justify="right", no_wrap=True, min_width=4)
+    table.add_column("Uploaded", justify="right", no_wrap=True)
+    table.add_column("Downloaded", justify="right", no_wrap=True)
+    table.add_column("Hosts", justify="right", no_wrap=True)
+    table.add_column("First seen (UTC)\nLast seen (UTC)", no_wrap=True)
     for source in result.sources:
         table.add_row(
-            _plain(source.src_ip),
-            _plain(source.src_user),
+            _lines(source.src_ip, source.src_user),
             str(source.hits),
             format_bytes(source.bytes_uploaded),
             format_bytes(source.bytes_downloaded),
             str(source.destinations),
-            format_time(source.first_seen),
-            format_time(source.last_seen),
+            f"{format_time(source.first_seen)}\n{format_time(source.last_seen)}",
         )
     console.print(table)
 
 
 def render_inputs(console: Console, result: HuntResult) -> None:
     """Print per-file accounting: format, lines read, parsed, rejected and skipped."""
-    table = Table(title="Inputs", title_justify="left")
-    table.add_column("File", overflow="fold")
+    table = Table(title="Inputs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("File", overflow="fold", min_width=16, ratio=1)
     table.add_column("Format", overflow="fold")
     table.add_column("Lines", justify="right")
     table.add_column("Parsed", justify="right")
     table.add_column("Rejected", justify="right")
     table.add_column("Skipped", justify="right")
-    table.add_column("Time range (UTC)", overflow="fold")
+    table.add_column("First event (UTC)\nLast event (UTC)", no_wrap=True, min_width=19)
     for report in result.files:
         name = report.format or ("-" if report.error else "empty")
         if report.compression:
             name = f"{name} ({report.compression})"
         time_range = ""
         if report.first_seen:
-            time_range = f"{format_time(report.first_seen)} to {format_time(report.last_seen)}"
+            time_range = f"{format_time(report.first_seen)}\n{format_time(report.last_seen)}"
         rejected = str(report.rejected)
         table.add_row(
             _plain(report.path),
@@ -143,7 +197,7 @@ def render_inputs(console: Console, result: HuntResult) -> None:
 
 def render_rules(console: Console, result: HuntResult) -> None:
     """Print each rule that ran with its level and hit count."""
-    table = Table(title="Rules", title_justify="left")
+    table = Table(title="Rules", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Rule", overflow="fold")
     table.add_column("Level")
     table.add_column("Hits", justify="right")
