@@ -81,11 +81,40 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="proxyhunt")
-def main() -> None:
+def cli() -> None:
     """Hunt Sigma detections, such as rclone exfiltration, in web-proxy logs."""
 
 
-@main.command(epilog=HUNT_EPILOG)
+def main() -> None:
+    """Run the command line; an unexpected error ends with a message and exit status 2, not a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_ERROR)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # The reader of our output went away, as `proxyhunt hunt ... | head` does.
+        sys.stderr.close()
+        sys.exit(EXIT_ERROR)
+    except Exception as error:  # noqa: BLE001 - the last line of defence for a command-line tool
+        logging.getLogger("proxyhunt").debug("unexpected error", exc_info=True)
+        click.echo(
+            f"error: proxyhunt failed unexpectedly ({type(error).__name__}: {error}); "
+            "run again with -vv to log the details, and report them",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+
+
+@cli.command(epilog=HUNT_EPILOG)
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--rules",
@@ -178,7 +207,7 @@ def hunt(
     sys.exit(EXIT_NO_FINDINGS)
 
 
-@main.command("formats")
+@cli.command("formats")
 def list_formats() -> None:
     """List the log formats that proxyhunt reads, with the names --format accepts."""
     for fmt in all_formats():

@@ -174,7 +174,10 @@ def render_inputs(console: Console, result: HuntResult) -> None:
     table.add_column("Parsed", justify="right")
     table.add_column("Rejected", justify="right")
     table.add_column("Skipped", justify="right")
-    table.add_column("First event (UTC)\nLast event (UTC)", no_wrap=True, min_width=19)
+    # The time range needs 19 more columns; an 80-column terminal leaves it out.
+    show_times = console.width >= 100
+    if show_times:
+        table.add_column("First event (UTC)\nLast event (UTC)", no_wrap=True, min_width=19)
     for report in result.files:
         name = report.format or ("-" if report.error else "empty")
         if report.compression:
@@ -183,15 +186,17 @@ def render_inputs(console: Console, result: HuntResult) -> None:
         if report.first_seen:
             time_range = f"{format_time(report.first_seen)}\n{format_time(report.last_seen)}"
         rejected = str(report.rejected)
-        table.add_row(
+        cells = [
             _plain(report.path),
             _plain(name),
             str(report.lines_read),
             str(report.parsed),
             Text(rejected, style="red") if report.rejected else rejected,
             str(report.skipped),
-            time_range,
-        )
+        ]
+        if show_times:
+            cells.append(time_range)
+        table.add_row(*cells)
     console.print(table)
 
 
@@ -243,6 +248,9 @@ def render_verdict(console: Console, result: HuntResult) -> None:
     parsed = sum(report.parsed for report in result.files)
     if result.findings:
         console.print(Text(f"{len(result.findings)} findings in {parsed} events.", style="bold red"))
+        return
+    if not parsed:
+        console.print(Text("No findings: no event could be read; see the errors above.", style="bold yellow"))
         return
     blind = [gap for gap in result.coverage if gap.blind]
     blind_files = {gap.path for gap in blind}
