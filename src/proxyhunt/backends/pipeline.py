@@ -1,17 +1,47 @@
 """The processing pipeline that maps Sigma proxy fields to WebSession columns.
 
-The mapping itself lives in ``proxyhunt.schema``, so that every backend and
-export target uses the same one.
+The mapping of Sigma proxy fields lives in ``proxyhunt.schema``, so that every
+backend and export target uses the same one. Rules for Zeek http.log
+(``product: zeek``, ``service: http``) name Zeek's own fields, which map to the
+columns that the Zeek reader fills.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.base import FieldMappingTransformationBase
+from sigma.rule import SigmaLogSource
 
+from proxyhunt.formats.zeek import FIELD_MAP as ZEEK_FIELD_MAP
 from proxyhunt.schema import column_for_field
+
+
+def _zeek_http_columns() -> dict[str, str]:
+    # Some exports flatten id.orig_h to id_orig_h, so both spellings map.
+    columns: dict[str, str] = {}
+    for zeek_field, (column, _) in ZEEK_FIELD_MAP.items():
+        columns[zeek_field] = column
+        columns[zeek_field.replace(".", "_")] = column
+    return columns
+
+
+# Zeek http.log field -> WebSession column, as the Zeek reader fills them.
+ZEEK_HTTP_COLUMNS: dict[str, str] = _zeek_http_columns()
+
+
+def is_zeek_http(logsource: SigmaLogSource) -> bool:
+    """True when a rule's log source is Zeek http.log."""
+    return logsource.product == "zeek" and logsource.service == "http"
+
+
+def column_for_rule_field(logsource: SigmaLogSource, field: str) -> str | None:
+    """Return the WebSession column that a field of a rule with this log source reads, or None."""
+    if is_zeek_http(logsource) and field in ZEEK_HTTP_COLUMNS:
+        return ZEEK_HTTP_COLUMNS[field]
+    return column_for_field(field)
 
 
 @dataclass
@@ -28,10 +58,30 @@ class WebSessionFieldMapping(FieldMappingTransformationBase):
         return column_for_field(field)
 
 
+@dataclass
+class ZeekHttpFieldMapping(FieldMappingTransformationBase):
+    """Rename Zeek http.log fields (``user_agent``, ``id.orig_h`` …) to WebSession columns.
+
+    Zeek field names are case-sensitive, so they are matched exactly.
+    """
+
+    def apply_field_name(self, field: str | None) -> None | str | list[str]:
+        if field is None:
+            return None
+        return ZEEK_HTTP_COLUMNS.get(field)
+
+
 def websession_pipeline() -> ProcessingPipeline:
-    """Return the pipeline that maps Sigma proxy field names to WebSession columns."""
+    """Return the pipeline that maps Sigma proxy and Zeek http.log field names to WebSession columns."""
     return ProcessingPipeline(
         name="proxyhunt WebSession field mapping",
         priority=20,
-        items=[ProcessingItem(identifier="websession_fields", transformation=WebSessionFieldMapping())],
+        items=[
+            ProcessingItem(
+                identifier="zeek_http_fields",
+                transformation=ZeekHttpFieldMapping(),
+                rule_conditions=[LogsourceCondition(product="zeek", service="http")],
+            ),
+            ProcessingItem(identifier="websession_fields", transformation=WebSessionFieldMapping()),
+        ],
     )

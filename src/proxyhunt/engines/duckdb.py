@@ -14,10 +14,11 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem
 
 from proxyhunt.backends.duckdb import DuckDBBackend
+from proxyhunt.backends.pipeline import column_for_rule_field
 from proxyhunt.formats.loader import TABLE
 from proxyhunt.formats.sql import quote_identifier
 from proxyhunt.rules.loader import LoadedRule
-from proxyhunt.schema import COLUMN_NAMES, COLUMNS, KEYWORD_COLUMN, column_for_field
+from proxyhunt.schema import COLUMN_NAMES, COLUMNS, KEYWORD_COLUMN, create_table_sql
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def rule_columns(loaded: LoadedRule) -> frozenset[str]:
         if item.field is None:
             columns.add(KEYWORD_COLUMN)
             return
-        column = column_for_field(item.field)
+        column = column_for_rule_field(loaded.rule.logsource, item.field)
         if column:
             columns.add(column)
 
@@ -60,20 +61,50 @@ def rule_columns(loaded: LoadedRule) -> frozenset[str]:
 
 
 def compile_rules(rules: list[LoadedRule]) -> list[CompiledRule]:
-    """Convert each rule to a DuckDB condition; a rule that fails keeps its error message."""
+    """Convert each rule to a DuckDB condition; a rule that fails keeps its error message.
+
+    Each condition is also run once over an empty WebSession table, because
+    DuckDB rejects some conditions only when it runs them: a regular expression
+    that RE2 cannot compile (a look-ahead such as ``(?!``) is the usual case.
+    """
+    checker = duckdb.connect()
+    checker.execute(create_table_sql(TABLE))
     compiled = []
-    for loaded in rules:
-        columns = rule_columns(loaded)
-        backend = DuckDBBackend()
-        try:
-            queries = backend.convert_rule(loaded.rule)
-        except (SigmaError, NotImplementedError, ValueError, TypeError) as error:
-            message = str(error).split(" (while converting rule")[0]
-            compiled.append(CompiledRule(loaded, None, columns, f"cannot be converted: {message}"))
-            continue
-        where = " OR ".join(f"({query})" for query in queries)
-        compiled.append(CompiledRule(loaded, where, columns))
+    try:
+        for loaded in rules:
+            compiled.append(_compile_rule(loaded, checker))
+    finally:
+        checker.close()
     return compiled
+
+
+def _compile_rule(loaded: LoadedRule, checker: duckdb.DuckDBPyConnection) -> CompiledRule:
+    columns = rule_columns(loaded)
+    backend = DuckDBBackend()
+    try:
+        queries = backend.convert_rule(loaded.rule)
+    except (SigmaError, NotImplementedError, ValueError, TypeError) as error:
+        message = str(error).split(" (while converting rule")[0]
+        return CompiledRule(loaded, None, columns, f"cannot be converted: {message}")
+
+    if not queries:
+        return CompiledRule(
+            loaded, None, columns, "cannot be converted: the condition selects no detection; check its names and patterns"
+        )
+    where = " OR ".join(f"({query})" for query in queries)
+    try:
+        checker.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}").fetchall()
+    except duckdb.Error as error:
+        message = f"cannot be run in DuckDB: {_first_line(error)}"
+        if "regexp_matches(" in where:
+            message += "; note that |re values must be RE2 syntax, which has no look-around or backreferences"
+        return CompiledRule(loaded, None, columns, message)
+    return CompiledRule(loaded, where, columns)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def create_findings_table(connection: duckdb.DuckDBPyConnection) -> None:
@@ -86,7 +117,11 @@ def create_findings_table(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule]) -> dict[str, int]:
-    """Insert the events that each runnable rule matches into ``findings``; return hits per rule id or title."""
+    """Insert the events that each runnable rule matches into ``findings``; return hits per rule id or title.
+
+    A rule that DuckDB rejects at run time is logged as an error and left out
+    of the returned counts, and the other rules still run.
+    """
     create_findings_table(connection)
     columns = ", ".join(quote_identifier(name) for name in COLUMN_NAMES)
     hits: dict[str, int] = {}
@@ -94,12 +129,14 @@ def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule
         if not rule.runnable:
             continue
         loaded = rule.loaded
-        before = connection.execute(f"SELECT count(*) FROM {FINDINGS_TABLE}").fetchall()[0][0]
-        connection.execute(
-            f"INSERT INTO {FINDINGS_TABLE} SELECT ?, ?, ?, ?, ?, {columns} FROM {TABLE} WHERE {rule.where}",
-            [loaded.rule_id, loaded.title, loaded.level, loaded.tags, loaded.path],
-        )
-        after = connection.execute(f"SELECT count(*) FROM {FINDINGS_TABLE}").fetchall()[0][0]
-        hits[loaded.rule_id or loaded.title] = after - before
-        log.debug("rule %s (%s): %d hits", loaded.title, loaded.path, after - before)
+        try:
+            inserted = connection.execute(
+                f"INSERT INTO {FINDINGS_TABLE} SELECT ?, ?, ?, ?, ?, {columns} FROM {TABLE} WHERE {rule.where}",
+                [loaded.rule_id, loaded.title, loaded.level, loaded.tags, loaded.path],
+            ).fetchall()[0][0]
+        except duckdb.Error as error:
+            log.error("rule '%s' (%s) failed in DuckDB and was skipped: %s", loaded.title, loaded.path, _first_line(error))
+            continue
+        hits[loaded.rule_id or loaded.title] = inserted
+        log.debug("rule %s (%s): %d hits", loaded.title, loaded.path, inserted)
     return hits

@@ -15,12 +15,17 @@ from pathlib import Path
 
 import yaml
 from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
+from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 log = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
+
+# Names of the YAML types that a rule file may wrongly contain, as problems print them.
+_YAML_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,20 @@ def bundled_rule_files() -> list[Path]:
 
 
 def find_rule_files(path: str) -> tuple[list[Path], RuleProblem | None]:
-    """Return the rule files at ``path`` (a file or a directory searched recursively)."""
+    """Return the rule files at ``path``: a file, or a directory searched recursively.
+
+    Hidden files and directories (such as ``.github/workflows`` in a checkout of
+    a rule repository) are left out because their YAML files are not rules.
+    """
     candidate = Path(path)
     if candidate.is_dir():
-        files = sorted(item for item in candidate.rglob("*") if item.is_file() and item.suffix in RULE_SUFFIXES)
+        files = sorted(
+            item
+            for item in candidate.rglob("*")
+            if item.is_file()
+            and item.suffix.lower() in RULE_SUFFIXES
+            and not any(part.startswith(".") for part in item.relative_to(candidate).parts)
+        )
         if not files:
             return [], RuleProblem(path, "the directory contains no .yml or .yaml files")
         return files, None
@@ -127,39 +142,50 @@ def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
 
 def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule]:
     location = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        ruleset.problems.append(RuleProblem(location, f"not valid UTF-8 at byte {error.start}; save the file as UTF-8"))
-        return []
-    except OSError as error:
-        ruleset.problems.append(RuleProblem(location, f"cannot be read ({error.strerror})"))
+    documents = _read_documents(file, ruleset)
+    if documents is None:
         return []
 
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        ruleset.problems.append(RuleProblem(location, f"invalid YAML at {where}{problem}; fix the YAML syntax"))
-        return []
+        # Filters and correlations are collected without being applied to or
+        # resolved against this file's rules, because both are reported below as
+        # not supported.
+        collection = SigmaCollection.from_dicts(
+            documents, collect_errors=True, collect_filters=True, resolve_references=False
+        )
     except SigmaError as error:
         ruleset.problems.append(RuleProblem(location, f"not a valid Sigma rule: {error}"))
         return []
+    except (TypeError, AttributeError, KeyError) as error:
+        # pySigma 1.5 checks the types of some values only by using them, for
+        # example a field name that YAML read as a number.
+        ruleset.problems.append(
+            RuleProblem(location, f"not a valid Sigma rule: pySigma could not read it ({type(error).__name__}: {error})")
+        )
+        return []
+
+    rule_errors = [error for item in [*collection.rules, *collection.filters] for error in item.errors]
+    for error in collection.errors:
+        if error not in rule_errors:
+            ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {error}"))
 
     loaded: list[LoadedRule] = []
-    for item in collection.rules:
+    for item in [*collection.rules, *collection.filters]:
         title = getattr(item, "title", None)
         errors = getattr(item, "errors", [])
         if errors:
             reasons = "; ".join(str(error) for error in errors)
             ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {reasons}", title))
             continue
-        if not isinstance(item, SigmaRule):
-            kind = type(item).__name__.removeprefix("Sigma").lower()
-            # TODO: run Sigma filters and correlation rules in the DuckDB engine.
-            ruleset.skipped.append(RuleProblem(location, f"{kind} rules are not supported yet", title))
+        if isinstance(item, SigmaFilter):
+            # TODO: apply Sigma filters as audited suppressions of the rules they name.
+            ruleset.skipped.append(
+                RuleProblem(location, "Sigma filters are not supported yet; the rules they name run unfiltered", title)
+            )
+            continue
+        if isinstance(item, SigmaCorrelationRule):
+            # TODO: run correlation rules in the DuckDB engine.
+            ruleset.skipped.append(RuleProblem(location, "correlation rules are not supported yet", title))
             continue
         if not is_proxy_rule(item):
             category = item.logsource.category or item.logsource.product or "none"
@@ -169,3 +195,52 @@ def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule]:
             continue
         loaded.append(LoadedRule(item, location, bundled))
     return loaded
+
+
+def _read_documents(file: Path, ruleset: RuleSet) -> list[dict] | None:
+    """Return the YAML documents of a rule file, or None after recording why they cannot be used."""
+    location = str(file)
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        ruleset.problems.append(RuleProblem(location, f"cannot be read ({error.strerror})"))
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        ruleset.problems.append(
+            RuleProblem(location, f"not valid UTF-8 at line {line} (byte {error.start}); save the file as UTF-8")
+        )
+        return None
+
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        ruleset.problems.append(RuleProblem(location, f"invalid YAML{where}: {problem}; fix the YAML syntax"))
+        return None
+    except ValueError as error:
+        # PyYAML raises a plain ValueError for a value of the right form but out of
+        # range, such as the date 2023-13-45, and gives no position for it.
+        ruleset.problems.append(RuleProblem(location, f"invalid YAML value: {error}; fix the value"))
+        return None
+
+    if all(document is None for document in documents):
+        ruleset.problems.append(RuleProblem(location, "contains no Sigma rule (the file has no YAML content)"))
+        return None
+    for number, document in enumerate(documents, start=1):
+        if document is not None and not isinstance(document, dict):
+            kind = _YAML_KINDS.get(type(document), type(document).__name__)
+            ruleset.problems.append(
+                RuleProblem(
+                    location,
+                    f"YAML document {number} is a {kind}, not a Sigma rule; "
+                    "a rule is a mapping with title, logsource and detection",
+                )
+            )
+            return None
+    # An empty document, such as the one after a trailing '---', contains no rule.
+    return [document for document in documents if document is not None]

@@ -1,0 +1,416 @@
+"""Loading Sigma rules with pySigma: the bundled rule, user files and directories, and every kind of bad file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from proxyhunt.engines.duckdb import compile_rules
+from proxyhunt.hunt import hunt
+from proxyhunt.rules.loader import load_rules
+
+BUNDLED_ID = "2c03648b-e081-41a5-b9fb-7d854a915091"
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+
+
+def proxy_rule(title: str, rule_id: str | None = None, user_agent: str = "rclone/v") -> str:
+    """Return the YAML text of a valid proxy rule."""
+    id_line = f"id: {rule_id}\n" if rule_id else ""
+    return (
+        f"title: {title}\n"
+        f"{id_line}"
+        "status: experimental\n"
+        "logsource:\n"
+        "    category: proxy\n"
+        "detection:\n"
+        "    selection:\n"
+        f"        c-useragent|startswith: '{user_agent}'\n"
+        "    condition: selection\n"
+        "level: high\n"
+    )
+
+
+PROCESS_RULE = """\
+title: Rclone Execution
+id: 3c03648b-e081-41a5-b9fb-7d854a915092
+logsource:
+    category: process_creation
+    product: windows
+detection:
+    selection:
+        Image|endswith: '\\rclone.exe'
+    condition: selection
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def messages(problems) -> list[str]:
+    return [str(problem) for problem in problems]
+
+
+# The bundled rule
+
+
+def test_bundled_rule_loaded_by_default():
+    ruleset = load_rules([])
+
+    assert len(ruleset.rules) == 1
+    assert ruleset.problems == []
+    assert ruleset.skipped == []
+    assert ruleset.rules[0].bundled
+
+
+def test_bundled_rule_metadata():
+    [loaded] = load_rules([]).rules
+    rule = loaded.rule
+
+    assert loaded.title == "Rclone Activity via Proxy"
+    assert loaded.rule_id == BUNDLED_ID
+    assert str(rule.status) == "test"
+    assert rule.logsource.category == "proxy"
+    assert rule.logsource.product is None
+    assert rule.logsource.service is None
+    assert loaded.level == "medium"
+    assert loaded.tags == ["attack.exfiltration", "attack.t1567.002"]
+    assert rule.references == ["https://rclone.org/"]
+    assert Path(loaded.path).name == "proxy_ua_rclone.yml"
+
+
+def test_bundled_rule_compiles_over_user_agent():
+    [compiled] = compile_rules(load_rules([]).rules)
+
+    assert compiled.runnable
+    assert compiled.columns == frozenset({"HttpUserAgent"})
+    assert '"HttpUserAgent"' in compiled.where
+
+
+def test_hunt_runs_bundled_rule_by_default(tmp_path):
+    log = write(tmp_path / "empty.log", "")
+    result = hunt([str(log)])
+
+    assert [rule.loaded.rule_id for rule in result.compiled] == [BUNDLED_ID]
+
+
+def test_bundled_rule_with_user_rules(tmp_path):
+    user = write(tmp_path / "user.yml", proxy_rule("User Rule"))
+    ruleset = load_rules([str(user)])
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Rclone Activity via Proxy", "User Rule"]
+    assert [loaded.bundled for loaded in ruleset.rules] == [True, False]
+
+
+# Leaving out the bundled rule
+
+
+def test_without_bundled_and_no_paths_is_empty():
+    ruleset = load_rules([], include_bundled=False)
+
+    assert ruleset.rules == []
+    assert ruleset.problems == []
+
+
+def test_without_bundled_loads_only_user_rules(tmp_path):
+    user = write(tmp_path / "user.yml", proxy_rule("User Rule"))
+    ruleset = load_rules([str(user)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["User Rule"]
+    assert ruleset.rules[0].path == str(user)
+    assert not ruleset.rules[0].bundled
+
+
+def test_hunt_without_bundled_runs_user_rules(tmp_path):
+    user = write(tmp_path / "user.yml", proxy_rule("User Rule"))
+    log = write(tmp_path / "empty.log", "")
+    result = hunt([str(log)], rule_paths=[str(user)], include_bundled=False)
+
+    assert [rule.loaded.title for rule in result.compiled] == ["User Rule"]
+
+
+# Directories
+
+
+def test_directory_loads_recursively(tmp_path):
+    write(tmp_path / "top.yml", proxy_rule("Top"))
+    write(tmp_path / "a" / "b" / "deep.yaml", proxy_rule("Deep"))
+    write(tmp_path / "a" / "upper.YML", proxy_rule("Upper Case Suffix"))
+    write(tmp_path / "a" / "notes.txt", "not a rule")
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert sorted(loaded.title for loaded in ruleset.rules) == ["Deep", "Top", "Upper Case Suffix"]
+    assert ruleset.problems == []
+
+
+def test_directory_skips_hidden_directories(tmp_path):
+    # A checkout of a rule repository keeps CI workflows in .github, which are YAML but not rules.
+    write(tmp_path / "rules" / "rule.yml", proxy_rule("Visible"))
+    write(tmp_path / ".github" / "workflows" / "ci.yml", "on: push\njobs: {}\n")
+    write(tmp_path / "rules" / ".hidden.yml", proxy_rule("Hidden"))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Visible"]
+    assert ruleset.problems == []
+
+
+def test_directory_without_rule_files(tmp_path):
+    write(tmp_path / "readme.md", "# rules\n")
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert ruleset.rules == []
+    assert messages(ruleset.problems) == [f"{tmp_path}: the directory contains no .yml or .yaml files"]
+
+
+def test_missing_rule_path(tmp_path):
+    missing = tmp_path / "nope.yml"
+    ruleset = load_rules([str(missing)], include_bundled=False)
+
+    [problem] = ruleset.problems
+    assert problem.path == str(missing)
+    assert "not found" in problem.message
+    assert "--rules" in problem.message
+
+
+def test_rclone_related_corpus_all_skipped():
+    folder = CORPUS / "sigma-rules" / "rclone-related"
+    if not folder.is_dir():
+        pytest.skip(f"rule corpus not found at {folder}")
+    ruleset = load_rules([str(folder)], include_bundled=False)
+
+    assert ruleset.rules == []
+    assert ruleset.problems == []
+    assert len(ruleset.skipped) >= 8
+    assert all("not web-proxy traffic" in skipped.message for skipped in ruleset.skipped)
+
+
+# Bad files
+
+
+def test_broken_yaml_names_file_and_line(tmp_path):
+    broken = write(
+        tmp_path / "broken.yml",
+        "title: Broken\nlogsource:\n    category: proxy\ndetection:\n    selection: [unclosed\n    condition: selection\n",
+    )
+    ruleset = load_rules([str(broken)], include_bundled=False)
+
+    assert ruleset.rules == []
+    [problem] = ruleset.problems
+    assert problem.path == str(broken)
+    assert "invalid YAML" in problem.message
+    assert "line 6" in problem.message
+
+
+def test_broken_yaml_does_not_stop_other_files(tmp_path):
+    write(tmp_path / "a_broken.yml", "title: [\n")
+    write(tmp_path / "b_good.yml", proxy_rule("Good"))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Good"]
+    assert [Path(problem.path).name for problem in ruleset.problems] == ["a_broken.yml"]
+
+
+def test_non_proxy_rule_skipped_with_reason(tmp_path):
+    process = write(tmp_path / "process.yml", PROCESS_RULE)
+    ruleset = load_rules([str(process)], include_bundled=False)
+
+    assert ruleset.rules == []
+    assert ruleset.problems == []
+    [skipped] = ruleset.skipped
+    assert skipped.path == str(process)
+    assert skipped.title == "Rclone Execution"
+    assert skipped.message == "log source is not web-proxy traffic (category process_creation)"
+
+
+def test_zeek_http_rule_is_loaded(tmp_path):
+    zeek = write(
+        tmp_path / "zeek.yml",
+        "title: Zeek Rclone\nlogsource:\n    product: zeek\n    service: http\n"
+        "detection:\n    selection:\n        user_agent|startswith: 'rclone/v'\n    condition: selection\n",
+    )
+    ruleset = load_rules([str(zeek)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Zeek Rclone"]
+
+
+def test_file_not_utf8(tmp_path):
+    latin1 = tmp_path / "latin1.yml"
+    valid = proxy_rule("Rule")
+    latin1.write_bytes(valid.encode() + "description: caf\u00e9\n".encode("latin-1"))
+    ruleset = load_rules([str(latin1)], include_bundled=False)
+
+    assert ruleset.rules == []
+    [problem] = ruleset.problems
+    assert problem.path == str(latin1)
+    assert "not valid UTF-8" in problem.message
+    assert f"line {len(valid.splitlines()) + 1}" in problem.message
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    bom = tmp_path / "bom.yml"
+    bom.write_bytes(b"\xef\xbb\xbf" + proxy_rule("With BOM").encode())
+    ruleset = load_rules([str(bom)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["With BOM"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read a file whatever its mode")
+def test_unreadable_file(tmp_path):
+    unreadable = write(tmp_path / "unreadable.yml", proxy_rule("Rule"))
+    unreadable.chmod(0)
+    try:
+        ruleset = load_rules([str(unreadable)], include_bundled=False)
+    finally:
+        unreadable.chmod(0o644)
+
+    [problem] = ruleset.problems
+    assert problem.path == str(unreadable)
+    assert "cannot be read" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("- a\n- b\n", "list"), ("just text\n", "string"), ("42\n", "number")],
+    ids=["list", "string", "number"],
+)
+def test_yaml_that_is_not_a_mapping(tmp_path, text, kind):
+    path = write(tmp_path / "odd.yml", text)
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    [problem] = ruleset.problems
+    assert problem.path == str(path)
+    assert f"YAML document 1 is a {kind}, not a Sigma rule" in problem.message
+
+
+def test_empty_rule_file(tmp_path):
+    empty = write(tmp_path / "empty.yml", "# nothing yet\n---\n")
+    ruleset = load_rules([str(empty)], include_bundled=False)
+
+    assert messages(ruleset.problems) == [f"{empty}: contains no Sigma rule (the file has no YAML content)"]
+
+
+def test_trailing_document_separator_is_harmless(tmp_path):
+    path = write(tmp_path / "trailing.yml", proxy_rule("Rule") + "---\n")
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Rule"]
+    assert ruleset.problems == []
+
+
+def test_out_of_range_date_value(tmp_path):
+    # PyYAML reads 2023-13-45 as a date and raises ValueError, not YAMLError.
+    path = write(tmp_path / "date.yml", proxy_rule("Rule") + "date: 2023-13-45\n")
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    [problem] = ruleset.problems
+    assert problem.path == str(path)
+    assert "invalid YAML value" in problem.message
+
+
+def test_field_name_that_is_a_number(tmp_path):
+    path = write(
+        tmp_path / "number-field.yml",
+        "title: Number Field\nlogsource:\n    category: proxy\n"
+        "detection:\n    selection:\n        5: x\n    condition: selection\n",
+    )
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    [problem] = ruleset.problems
+    assert problem.path == str(path)
+    assert "not a valid Sigma rule" in problem.message
+
+
+def test_rule_rejected_by_pysigma(tmp_path):
+    path = write(tmp_path / "level.yml", proxy_rule("Bad Level").replace("level: high", "level: extreme"))
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    [problem] = ruleset.problems
+    assert problem.title == "Bad Level"
+    assert "rejected by pySigma" in problem.message
+    assert "extreme" in problem.message
+
+
+def test_unknown_collection_action(tmp_path):
+    path = write(tmp_path / "action.yml", "action: merge\n")
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    [problem] = ruleset.problems
+    assert "Unknown Sigma collection action 'merge'" in problem.message
+
+
+def test_filter_skipped_with_reason(tmp_path):
+    path = write(
+        tmp_path / "filter.yml",
+        proxy_rule("Rclone", rule_id="5c03648b-e081-41a5-b9fb-7d854a915094")
+        + "---\n"
+        "title: Backup Host\nlogsource:\n    category: proxy\n"
+        "filter:\n    rules:\n        - 5c03648b-e081-41a5-b9fb-7d854a915094\n"
+        "    selection:\n        cs-host: backup.example.com\n    condition: not selection\n",
+    )
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Rclone"]
+    [skipped] = ruleset.skipped
+    assert skipped.title == "Backup Host"
+    assert "filters are not supported yet" in skipped.message
+    # The filter is not merged into the rule's condition behind the user's back.
+    assert ruleset.rules[0].rule.detection.condition == ["selection"]
+
+
+def test_correlation_skipped_with_reason(tmp_path):
+    path = write(
+        tmp_path / "correlation.yml",
+        "title: Many Uploads\ncorrelation:\n    type: event_count\n    rules:\n        - some_rule\n"
+        "    group-by:\n        - c-ip\n    timespan: 1h\n    condition:\n        gte: 10\n",
+    )
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    assert ruleset.problems == []
+    [skipped] = ruleset.skipped
+    assert skipped.message == "correlation rules are not supported yet"
+
+
+# Duplicate ids
+
+
+def test_duplicate_ids_keep_first(tmp_path):
+    rule_id = "4c03648b-e081-41a5-b9fb-7d854a915093"
+    first = write(tmp_path / "a.yml", proxy_rule("First", rule_id))
+    second = write(tmp_path / "b.yml", proxy_rule("Second", rule_id))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["First"]
+    [skipped] = ruleset.skipped
+    assert skipped.path == str(second)
+    assert skipped.title == "Second"
+    assert str(first) in skipped.message
+
+
+def test_user_rule_with_bundled_id_is_skipped(tmp_path):
+    copy = write(tmp_path / "copy.yml", proxy_rule("Copy of Rclone", BUNDLED_ID))
+    ruleset = load_rules([str(copy)])
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Rclone Activity via Proxy"]
+    [skipped] = ruleset.skipped
+    assert skipped.path == str(copy)
+    assert "proxy_ua_rclone.yml" in skipped.message
+
+
+def test_same_file_twice_loads_once(tmp_path):
+    rule = write(tmp_path / "rule.yml", proxy_rule("Once", "6c03648b-e081-41a5-b9fb-7d854a915095"))
+    ruleset = load_rules([str(rule), str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Once"]
+
+
+def test_rules_without_id_are_not_duplicates(tmp_path):
+    write(tmp_path / "a.yml", proxy_rule("No Id A"))
+    write(tmp_path / "b.yml", proxy_rule("No Id B"))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["No Id A", "No Id B"]
+    assert ruleset.skipped == []
