@@ -7,6 +7,7 @@ import os
 import sys
 
 import click
+import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
@@ -137,6 +138,13 @@ def main() -> None:
     metavar="FILE.jsonl",
     help="Write every finding to this file as JSON Lines, one object per finding.",
 )
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.jsonl",
+    help="Write every rejected line, with its file, line number and reason, to this file as JSON Lines.",
+)
 @click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True, help="Findings shown in the terminal table.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the closing line and errors.")
 @click.option("--no-color", is_flag=True, help="Print without colours (also set by the NO_COLOR variable).")
@@ -147,6 +155,7 @@ def hunt(
     no_default_rules: bool,
     format_name: str | None,
     output: str | None,
+    rejects_path: str | None,
     limit: int,
     quiet: bool,
     no_color: bool,
@@ -161,7 +170,7 @@ def hunt(
     """
     from proxyhunt.hunt import hunt as run_hunt
     from proxyhunt.report import terminal
-    from proxyhunt.report.jsonl import write_jsonl
+    from proxyhunt.report.jsonl import write_jsonl, write_rejects
 
     _configure_logging(verbose, quiet)
     console = Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False)
@@ -171,6 +180,7 @@ def hunt(
 
     files, _ = expand_paths(paths)
     total = sum(os.path.getsize(path) for path in files if path != "-" and os.path.isfile(path))
+    connection = duckdb.connect()
     with _ProgressBar(total, enabled=sys.stderr.isatty() and not quiet) as bar:
         result = run_hunt(
             list(paths),
@@ -178,13 +188,19 @@ def hunt(
             include_bundled=not no_default_rules,
             format_name=format_name,
             progress=bar.advance,
+            connection=connection,
         )
 
-    if output:
+    for option, target, write in (
+        ("--output", output, lambda path: write_jsonl(result.findings, path)),
+        ("--rejects", rejects_path, lambda path: write_rejects(connection, path)),
+    ):
+        if not target:
+            continue
         try:
-            write_jsonl(result.findings, output)
+            write(target)
         except OSError as error:
-            click.echo(f"error: cannot write {output}: {error.strerror}; choose a writable path for --output", err=True)
+            click.echo(f"error: cannot write {target}: {error.strerror}; choose a writable path for {option}", err=True)
             sys.exit(EXIT_ERROR)
 
     if not quiet:

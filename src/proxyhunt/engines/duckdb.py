@@ -117,7 +117,7 @@ def create_findings_table(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule]) -> dict[str, int]:
-    """Insert the events that each runnable rule matches into ``findings``; return hits per rule id or title.
+    """Insert the events that each runnable rule matches into ``findings``; return hits per rule key.
 
     A rule that DuckDB rejects at run time is logged as an error and left out
     of the returned counts, and the other rules still run.
@@ -137,6 +137,6 @@ def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule
         except duckdb.Error as error:
             log.error("rule '%s' (%s) failed in DuckDB and was skipped: %s", loaded.title, loaded.path, _first_line(error))
             continue
-        hits[loaded.rule_id or loaded.title] = inserted
+        hits[loaded.key] = inserted
         log.debug("rule %s (%s): %d hits", loaded.title, loaded.path, inserted)
     return hits

@@ -8,6 +8,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import duckdb
+
+from proxyhunt.formats.loader import REJECTS_TABLE
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -35,3 +39,15 @@ def write_jsonl(findings: Iterable[dict[str, Any]], target: str | Path | IO[str]
         target.write(finding_to_json(finding) + "\n")
         count += 1
     return count
+
+
+def write_rejects(connection: duckdb.DuckDBPyConnection, target: str | Path) -> int:
+    """Write every rejected line (SourceFile, SourceLine, Reason, RawEvent) as JSON Lines; return the count."""
+    rows = connection.execute(
+        f"SELECT SourceFile, SourceLine, Reason, RawEvent FROM {REJECTS_TABLE} ORDER BY SourceFile, SourceLine"
+    ).fetchall()
+    with open(target, "w", encoding="utf-8", newline="\n") as handle:
+        for source_file, source_line, reason, raw_event in rows:
+            record = {"SourceFile": source_file, "SourceLine": source_line, "Reason": reason, "RawEvent": raw_event}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(rows)

@@ -21,6 +21,8 @@ from rich.text import Text
 from proxyhunt.hunt import HuntResult
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Above this many skipped rules, the report counts them per reason instead of listing each.
+SKIPPED_RULES_LISTED = 10
 # Terminals narrower than this get two lines per finding instead of one.
 WIDE_LAYOUT_COLUMNS = 170
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
@@ -57,6 +59,11 @@ def _plain(value: Any, style: str | None = None) -> Text:
 def _lines(*values: Any) -> Text:
     """Return values as one cell of several lines, each made safe on its own."""
     return Text("\n".join(safe_text(value) for value in values))
+
+
+def _rule_key(finding: dict[str, Any]) -> str:
+    """Return the key that ``LoadedRule.key`` gives the rule behind a finding."""
+    return finding["RuleId"] or f"{finding['RuleSource']}:{finding['RuleTitle']}"
 
 
 def _source(finding: dict[str, Any]) -> str:
@@ -126,15 +133,15 @@ def render_findings(console: Console, result: HuntResult, limit: int | None = No
 
     by_rule: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for finding in shown:
-        key = (finding["RuleTitle"] or "", finding["RuleLevel"] or "", finding["RuleId"] or "")
+        key = (finding["RuleTitle"] or "", finding["RuleLevel"] or "", _rule_key(finding))
         by_rule.setdefault(key, []).append(finding)
 
-    for (title, level, _), findings in by_rule.items():
-        total = result.hits_per_rule.get(findings[0]["RuleId"] or title, len(findings))
+    for (title, level, rule_key), findings in by_rule.items():
+        total = result.hits_per_rule.get(rule_key, len(findings))
         heading = Text()
         heading.append(safe_text(title), style="bold")
         heading.append(f"  {level}", style=_LEVEL_STYLES.get(level, ""))
-        heading.append(f"  {total} findings")
+        heading.append(f"  {total} finding{'s' if total != 1 else ''}")
         console.print(heading)
 
         table = _narrow_findings_table(findings) if narrow else _wide_findings_table(findings)
@@ -210,7 +217,7 @@ def render_rules(console: Console, result: HuntResult) -> None:
         if not rule.runnable:
             continue
         loaded = rule.loaded
-        hits = result.hits_per_rule.get(loaded.rule_id or loaded.title, 0)
+        hits = result.hits_per_rule.get(loaded.key, 0)
         table.add_row(_plain(loaded.title), _plain(loaded.level, _LEVEL_STYLES.get(loaded.level)), str(hits))
     console.print(table)
 
@@ -222,7 +229,7 @@ def render_warnings(console: Console, result: HuntResult) -> None:
         if report.error:
             lines.append(("error", f"{report.path}: {report.error}"))
         if report.rejected:
-            lines.append(("warning", f"{report.path}: {report.rejected} lines rejected (see --rejects)"))
+            lines.append(("warning", f"{report.path}: {report.rejected} lines rejected; write them with --rejects FILE"))
         for column, count in sorted(report.invalid_values.items()):
             lines.append(("warning", f"{report.path}: {count} invalid {column} values were left empty"))
         if report.invalid_utf8_lines:
@@ -231,6 +238,16 @@ def render_warnings(console: Console, result: HuntResult) -> None:
             )
     for problem in result.rule_problems:
         lines.append(("error", f"rule {problem}"))
+    skipped = result.ruleset.skipped
+    if len(skipped) > SKIPPED_RULES_LISTED:
+        reasons: dict[str, int] = {}
+        for problem in skipped:
+            reasons[problem.message] = reasons.get(problem.message, 0) + 1
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            lines.append(("note", f"{count} rules skipped: {reason}"))
+    else:
+        for problem in skipped:
+            lines.append(("note", f"rule skipped: {problem}"))
     for gap in result.coverage:
         lines.append(("warning", str(gap)))
     for note in result.notes:
@@ -247,7 +264,8 @@ def render_verdict(console: Console, result: HuntResult) -> None:
     """Print one closing line: the number of findings, or why none could be found."""
     parsed = sum(report.parsed for report in result.files)
     if result.findings:
-        console.print(Text(f"{len(result.findings)} findings in {parsed} events.", style="bold red"))
+        count = len(result.findings)
+        console.print(Text(f"{count} finding{'s' if count != 1 else ''} in {parsed} events.", style="bold red"))
         return
     if not parsed:
         console.print(Text("No findings: no event could be read; see the errors above.", style="bold yellow"))

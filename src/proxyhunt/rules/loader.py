@@ -45,6 +45,11 @@ class LoadedRule:
         return str(self.rule.id) if self.rule.id else ""
 
     @property
+    def key(self) -> str:
+        """Identifier of the rule within one hunt: its id, or its file and title when it has none."""
+        return self.rule_id or f"{self.path}:{self.title}"
+
+    @property
     def level(self) -> str:
         return self.rule.level.name.lower() if self.rule.level else ""
 
