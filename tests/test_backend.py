@@ -634,7 +634,7 @@ def test_run_rules_skips_rule_that_fails(connection, caplog):
     with caplog.at_level(logging.ERROR, logger="proxyhunt.engines.duckdb"):
         hits = run_rules(connection, [broken, good])
 
-    assert hits == {"test rule": 1}
+    assert hits == {"good.yml:test rule": 1}
     assert connection.execute(f"SELECT count(*) FROM {FINDINGS_TABLE}").fetchall() == [(1,)]
     assert "broken.yml" in caplog.text
 
