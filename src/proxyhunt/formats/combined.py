@@ -1,10 +1,18 @@
 """The common and combined log formats of Apache httpd, nginx and Squid.
 
 Common: ``host ident authuser [time] "request" status bytes``. Combined adds
-``"referer" "user-agent"``. Squid's ``combined`` logformat appends
-``code:hierarchy``, and some exports append more fields; text after the
-combined fields is kept in RawEvent only. Apache escapes ``"`` and ``\\`` inside
-quoted fields with a backslash; those escapes are decoded.
+``"referer" "user-agent"``. Apache's ``vhost_combined`` (the format of Debian's
+other_vhosts_access.log) starts with ``servername:port``. It fills DstHostname
+and DstPortNumber only when the request target names no host, because for a
+forward proxy the server name is the proxy itself. Squid's ``combined`` logformat appends
+``code:hierarchy``, and some exports append more fields. Text after the
+combined fields is kept in RawEvent only.
+
+Quoted fields are unescaped. Apache httpd (``ap_escape_logitem``) writes ``\\"``
+and ``\\\\``, C escapes such as ``\\t`` for whitespace and ``\\xHH`` for other
+bytes. nginx writes ``\\xHH`` for ``"``, ``\\`` and bytes outside printable
+ASCII. Neither server writes a bare backslash, so decoding is unambiguous. The
+bytes are read as UTF-8, and invalid bytes become U+FFFD.
 
 The bytes column (``%b``, ``%<st``) counts the response, so it fills DstBytes.
 """
@@ -13,26 +21,61 @@ from __future__ import annotations
 
 import re
 
+import duckdb
+
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
 
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
-_LINE = (
-    r"^(\S+)\s+(\S+)\s+(.+?)\s+\[([^\]]+)\]\s+" + _QUOTED + r"\s+(\d{3}|-)\s+(\d+|-)"
-    r"(?:\s+" + _QUOTED + r"\s+" + _QUOTED + r")?(?:\s+(.*))?$"
+# The optional servername:port of vhost_combined. It is taken only when three
+# more fields follow before the time, so an IPv6 client such as 2001:db8::1
+# stays the client.
+_COMMON = (
+    r"^(?:(\S+):(\d+)\s+)?(\S+)\s+(\S+)\s+(.+?)\s+\[([^\]]+)\]\s+" + _QUOTED + r"\s+(\d{3}|-)\s+(\d+|-)"
 )
+_LINE = _COMMON + r"(?:\s+" + _QUOTED + r"\s+" + _QUOTED + r")?(?:\s+(.*))?$"
 # The same line with the referer and user-agent fields required, to tell an
 # empty header ("") from a line in the common format that has no such fields.
-_COMBINED = (
-    r"^(\S+)\s+(\S+)\s+(.+?)\s+\[([^\]]+)\]\s+" + _QUOTED + r"\s+(\d{3}|-)\s+(\d+|-)"
-    r"\s+" + _QUOTED + r"\s+" + _QUOTED + r"(?:\s+(.*))?$"
-)
-_FIELDS = ["client", "ident", "user", "time", "request", "status", "bytes", "referrer", "agent", "extra"]
-_REQUEST = r"^(\S+)\s+(\S+)(?:\s+HTTP/(\S+))?$"
+_COMBINED = _COMMON + r"\s+" + _QUOTED + r"\s+" + _QUOTED + r"(?:\s+(.*))?$"
+_FIELDS = [
+    "vhost", "port", "client", "ident", "user", "time", "request", "status", "bytes", "referrer", "agent", "extra",
+]
+# Method, request target and version. The target may contain spaces: servers log
+# a malformed request line such as "GET /a b HTTP/1.1" as it was received.
+_REQUEST = r"^(\S+)\s+(.+?)(?:\s+HTTP/(\S+))?$"
 _DETECT = re.compile(_LINE)
+
+_ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{2}|[\\"bfnrtv])')
+_C_ESCAPES = {b"\\": b"\\", b'"': b'"', b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def _escaped_byte(match: re.Match[bytes]) -> bytes:
+    sequence = match.group(1)
+    if sequence.startswith(b"x"):
+        return bytes([int(sequence[1:], 16)])
+    return _C_ESCAPES[sequence]
+
+
+def unescape_field(value: str | None) -> str | None:
+    """Decode the backslash escapes that Apache httpd and nginx write inside quoted fields."""
+    if value is None or "\\" not in value:
+        return value
+    raw = _ESCAPE.sub(_escaped_byte, value.encode("utf-8"))
+    return raw.decode("utf-8", errors="replace")
+
+
+def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
+    """Register ``ph_clf_unescape`` on a connection. Calling it again is harmless."""
+    try:
+        connection.create_function(
+            "ph_clf_unescape", unescape_field, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False
+        )
+    except (duckdb.NotImplementedException, duckdb.CatalogException):
+        pass
 
 
 def _unescape(expression: str) -> str:
-    return f"regexp_replace({expression}, '\\\\([\"\\\\])', '\\1', 'g')"
+    # Most fields contain no backslash, so the Python function runs only for the few that do.
+    return f"CASE WHEN contains({expression}, '\\') THEN ph_clf_unescape({expression}) ELSE {expression} END"
 
 
 class CombinedLog(LineFormat):
@@ -47,9 +90,11 @@ class CombinedLog(LineFormat):
         ratio = match_ratio(non_blank(sample), lambda line: bool(_DETECT.match(line)))
         return 0.9 * ratio
 
+    def prepare(self, connection: duckdb.DuckDBPyConnection) -> None:
+        register_functions(connection)
+
     def select_sql(self) -> str:
         names = ", ".join(f"'{name}'" for name in _FIELDS)
-        request = _unescape("f.request")
         return f"""
         SELECT
             SourceLine,
@@ -61,11 +106,13 @@ class CombinedLog(LineFormat):
             f.time AS _raw_TimeGenerated,
             ph_dash(f.client) AS SrcIpAddr,
             ph_dash(f.user) AS SrcUsername,
-            CASE WHEN regexp_matches({request}, '{_REQUEST}')
-                 THEN regexp_extract({request}, '{_REQUEST}', 1) END AS HttpRequestMethod,
-            CASE WHEN regexp_matches({request}, '{_REQUEST}')
-                 THEN regexp_extract({request}, '{_REQUEST}', 2) ELSE ph_dash({request}) END AS Url,
-            nullif(regexp_extract({request}, '{_REQUEST}', 3), '') AS HttpVersion,
+            coalesce(ph_url_host(target), nullif(f.vhost, '')) AS DstHostname,
+            CASE WHEN ph_url_host(target) IS NOT NULL THEN ph_url_port(target)
+                 ELSE TRY_CAST(nullif(f.port, '') AS INTEGER) END AS DstPortNumber,
+            CASE WHEN regexp_matches(request, '{_REQUEST}')
+                 THEN regexp_extract(request, '{_REQUEST}', 1) END AS HttpRequestMethod,
+            CASE WHEN regexp_matches(request, '{_REQUEST}') THEN target ELSE ph_dash(request) END AS Url,
+            nullif(regexp_extract(request, '{_REQUEST}', 3), '') AS HttpVersion,
             TRY_CAST(ph_dash(f.status) AS INTEGER) AS HttpStatusCode,
             ph_dash(f.status) AS _raw_HttpStatusCode,
             TRY_CAST(ph_dash(f.bytes) AS BIGINT) AS DstBytes,
@@ -74,7 +121,10 @@ class CombinedLog(LineFormat):
             CASE WHEN regexp_matches(RawEvent, '{_COMBINED}')
                  THEN nullif({_unescape("f.agent")}, '-') END AS HttpUserAgent
         FROM (
-            SELECT SourceLine, RawEvent, regexp_extract(RawEvent, '{_LINE}', [{names}]) AS f
-            FROM lines
+            SELECT *, regexp_extract(request, '{_REQUEST}', 2) AS target
+            FROM (
+                SELECT SourceLine, RawEvent, f, {_unescape("f.request")} AS request
+                FROM (SELECT SourceLine, RawEvent, regexp_extract(RawEvent, '{_LINE}', [{names}]) AS f FROM lines)
+            )
         )
         """

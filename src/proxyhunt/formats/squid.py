@@ -21,6 +21,9 @@ _FIELDS = [
     "user", "hierarchy", "peer", "type", "extra",
 ]
 _DETECT = re.compile(_LINE)
+# The peer field contains an address, or a host name for a cache peer. A dotted quad
+# or text with a colon is an address, while "cafe" or "dead" is a host name.
+_PEER_IP = r"\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
 
 
 class SquidNative(LineFormat):
@@ -48,7 +51,7 @@ class SquidNative(LineFormat):
             f.time AS _raw_TimeGenerated,
             ph_dash(f.client) AS SrcIpAddr,
             ph_dash(f.user) AS SrcUsername,
-            CASE WHEN f.peer <> '-' AND regexp_full_match(f.peer, '[0-9.]+|[0-9A-Fa-f:]+') THEN f.peer END AS DstIpAddr,
+            CASE WHEN regexp_full_match(f.peer, '{_PEER_IP}') THEN f.peer END AS DstIpAddr,
             ph_dash(f.url) AS Url,
             ph_dash(f.method) AS HttpRequestMethod,
             nullif(TRY_CAST(f.status AS INTEGER), 0) AS HttpStatusCode,

@@ -3,7 +3,8 @@
 Column names are matched case-insensitively against the WebSession columns and
 the Sigma proxy field names (``c-useragent``, ``cs-host`` …), plus the time
 columns that exports use (``TimeGenerated [UTC]``, ``timestamp``). Columns that
-match nothing are ignored.
+match nothing are ignored. A value ``-``, the placeholder that W3C, Squid and the
+combined format write for a missing value, is NULL, and so is an empty CSV field.
 
 A CSV export of a Sentinel custom log table (``RawData`` holds the original log
 line, as in ``SquidProxy_CL``) is unwrapped: each RawData value is parsed by the
@@ -45,6 +46,10 @@ def _typed_items(column: str, text: str) -> list[str]:
     if sql_type in ("INTEGER", "BIGINT"):
         return [f"TRY_CAST(TRY_CAST({text} AS DOUBLE) AS {sql_type}) AS {column}", f"{text} AS _raw_{column}"]
     return [f"{text} AS {column}"]
+
+
+def _csv_value(field: str) -> str:
+    return f"CASE WHEN {field} IN ('', '-') THEN NULL ELSE {field} END"
 
 
 def _columns_by_key(keys: list[str]) -> dict[str, list[str]]:
@@ -93,7 +98,7 @@ def _json_select(keys: list[str]) -> str:
         positions = []
         for name in names:
             paths.append("$." + json.dumps(name))
-            positions.append(f"v[{len(paths)}]")
+            positions.append(f"nullif(v[{len(paths)}], '-')")
         items.extend(_typed_items(column, f"coalesce({', '.join(positions)})"))
     path_list = ", ".join(quote_literal(path) for path in paths) or "'$.__none__'"
     select_list = ",\n            ".join(items)
@@ -218,27 +223,31 @@ class _CsvParser(LineParser):
             connection.unregister("ph_csv_lines")
 
     def _split_sql(self) -> str:
-        """Return SQL that splits RawEvent into the unquoted list ``f`` of CSV fields."""
-        delimiter = quote_literal(self.delimiter)
+        """Return SQL that splits RawEvent into the unquoted list ``f`` of CSV fields.
+
+        A field that starts with a quote runs to the matching closing quote, with
+        ``""`` standing for one quote. Any other field runs to the next delimiter
+        and keeps the quotes inside it, as Python's csv module reads it.
+        """
         escaped = "\\t" if self.delimiter == "\t" else "\\" + self.delimiter
-        pattern = quote_literal(f'(?:^|{escaped})("(?:[^"]|"")*"|[^{escaped}"]*)')
+        pattern = quote_literal(f'(?:^|{escaped})("(?:[^"]|"")*"|[^{escaped}]*)')
         return (
             f"list_transform(regexp_extract_all(RawEvent, {pattern}, 1), "
-            f"lambda x: CASE WHEN starts_with(x, '\"') THEN replace(x[2:-2], '\"\"', '\"') ELSE x END) AS f, "
-            f"len(string_split(regexp_replace(RawEvent, '\"(?:[^\"]|\"\")*\"', '', 'g'), {delimiter})) AS field_count"
+            "lambda x: CASE WHEN len(x) >= 2 AND starts_with(x, '\"') AND ends_with(x, '\"') "
+            "THEN replace(x[2:-2], '\"\"', '\"') ELSE x END) AS f"
         )
+
+    def _field_count_reject(self) -> str:
+        """Return the SQL reason for a record whose field count differs from the header row, else NULL."""
+        count = len(self.header or [])
+        return f"CASE WHEN len(f) <> {count} THEN 'has ' || len(f) || ' CSV fields but the header row names {count}' END"
 
     def _record_select(self, split: str) -> str:
         header = self.header or []
-        count = len(header)
-        items = [
-            "SourceLine",
-            "RawEvent",
-            f"CASE WHEN field_count <> {count} THEN 'has ' || field_count || ' CSV fields but the header row names {count}' END AS _reject",
-        ]
+        items = ["SourceLine", "RawEvent", f"{self._field_count_reject()} AS _reject"]
         positions: dict[str, list[str]] = {}
         for column, names in _columns_by_key(header).items():
-            positions[column] = [f"nullif(f[{header.index(name) + 1}], '')" for name in names]
+            positions[column] = [_csv_value(f"f[{header.index(name) + 1}]") for name in names]
         for column, texts in positions.items():
             items.extend(_typed_items(column, f"coalesce({', '.join(texts)})"))
         select_list = ",\n            ".join(items)
@@ -251,13 +260,25 @@ class _CsvParser(LineParser):
         position = [name.strip().lower() for name in header].index(_RAW_DATA) + 1
         connection.register("ph_csv_records", records)
         try:
-            inner = query_arrow(
+            # Custom-log agents keep the line terminator in RawData, so it is removed here.
+            split_records = query_arrow(
                 connection,
-                f"SELECT SourceLine, coalesce(f[{position}], '') AS RawEvent "
+                f"SELECT SourceLine, RawEvent, {self._field_count_reject()} AS _reject, "
+                f"regexp_replace(coalesce(f[{position}], ''), '[\\r\\n]+$', '') AS RawData "
                 f"FROM (SELECT SourceLine, RawEvent, {split} FROM ph_csv_records) ORDER BY SourceLine",
             )
         finally:
             connection.unregister("ph_csv_records")
+
+        malformed = pc.is_valid(split_records["_reject"])
+        if pc.any(malformed).as_py():
+            yield split_records.filter(malformed).select(["SourceLine", "RawEvent", "_reject"]), (
+                "SELECT SourceLine, RawEvent, _reject FROM lines"
+            )
+            split_records = split_records.filter(pc.invert(malformed))
+        inner = pa.table({"SourceLine": split_records["SourceLine"], "RawEvent": split_records["RawData"]})
+        if not inner.num_rows:
+            return
 
         if self.inner_parser is None:
             from proxyhunt.formats.detect import best_format

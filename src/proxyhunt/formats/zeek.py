@@ -4,8 +4,8 @@ The TSV form describes itself in ``#`` header lines: ``#separator``,
 ``#unset_field`` (usually ``-``, a missing value), ``#empty_field`` (usually
 ``(empty)``, an empty string) and ``#fields``. A header may change in the middle
 of a file when logs are concatenated. Zeek writes a byte that would be ambiguous
-as ``\\xHH``, so a literal value ``(empty)`` appears as ``\\x28empty)`` and stays
-literal text after decoding.
+as ``\\xHH`` and a backslash as ``\\\\``, so a literal value ``(empty)`` appears
+as ``\\x28empty)`` and stays literal text after decoding.
 
 The JSON form omits unset fields. Its ``ts`` is epoch seconds or, with
 ``JSON::TS_ISO8601``, an ISO 8601 string. Some exports flatten ``id.orig_h`` to
@@ -45,14 +45,25 @@ FIELD_MAP: dict[str, tuple[str, str | None]] = {
 }
 
 _HTTP_FIELDS = {"method", "uri", "user_agent", "status_code", "host"}
-_HEX_ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+# Zeek's ASCII writer (get_escaped_string in Zeek's src/util.cc) writes a
+# backslash as \\ and any other escaped byte as \xHH. Older releases wrote the
+# backslash as \x5c. One pass decodes both forms, so that the text \x41, written
+# as \\x41, is not taken for the byte 0x41.
+_ESCAPE = re.compile(rb"\\(\\|x[0-9A-Fa-f]{2})")
+
+
+def _escaped_byte(match: re.Match[bytes]) -> bytes:
+    sequence = match.group(1)
+    if sequence == b"\\":
+        return b"\\"
+    return bytes([int(sequence[1:], 16)])
 
 
 def unescape_zeek(value: str | None) -> str | None:
-    """Decode Zeek's ``\\xHH`` escapes; the bytes are read as UTF-8, invalid bytes become U+FFFD."""
-    if value is None or "\\x" not in value:
+    """Decode Zeek's ``\\\\`` and ``\\xHH`` escapes, reading the bytes as UTF-8 with U+FFFD for invalid bytes."""
+    if value is None or "\\" not in value:
         return value
-    raw = _HEX_ESCAPE.sub(lambda match: bytes([int(match.group(1), 16)]), value.encode("utf-8"))
+    raw = _ESCAPE.sub(_escaped_byte, value.encode("utf-8"))
     return raw.decode("utf-8", errors="replace")
 
 
@@ -136,7 +147,7 @@ class _TsvParser(LineParser):
             text = (
                 f"CASE WHEN {raw} = {quote_literal(self.unset)} THEN NULL "
                 f"WHEN {raw} = {quote_literal(self.empty)} THEN '' "
-                f"WHEN contains({raw}, '\\x') THEN ph_zeek_unescape({raw}) ELSE {raw} END"
+                f"WHEN contains({raw}, '\\') THEN ph_zeek_unescape({raw}) ELSE {raw} END"
             )
             items.extend(_typed(column, sql_type, text))
 
