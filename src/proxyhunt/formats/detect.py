@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+
 from proxyhunt.formats.base import LineFormat
+
+log = logging.getLogger(__name__)
 
 # Below this confidence a file is reported as undetectable instead of guessed.
 MIN_CONFIDENCE = 0.5
 
 
 def score_formats(sample: list[str], candidates: list[LineFormat]) -> list[tuple[LineFormat, float]]:
-    """Return every candidate with its confidence for the sample, best first."""
-    scored = [(candidate, candidate.detect(sample)) for candidate in candidates]
+    """Return every candidate with its confidence for the sample, best first.
+
+    Candidates with equal confidence keep their order in ``candidates``. A
+    candidate whose ``detect`` raises scores 0.0, and the error is logged, so
+    that one format's defect on odd input never stops the others.
+    """
+    scored = []
+    for candidate in candidates:
+        try:
+            confidence = candidate.detect(sample)
+        except Exception as error:  # noqa: BLE001 - any defect in one detector; logged below
+            log.warning(
+                "format %s failed to score the sample and counts as not matching: %s: %s",
+                candidate.name,
+                type(error).__name__,
+                error,
+            )
+            log.debug("detector failure", exc_info=True)
+            confidence = 0.0
+        scored.append((candidate, confidence))
     scored.sort(key=lambda pair: pair[1], reverse=True)
     return scored
 

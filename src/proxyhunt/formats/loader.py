@@ -12,20 +12,20 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 
 from proxyhunt.formats import all_formats, format_names, get_format
 from proxyhunt.formats.base import LineFormat
-from proxyhunt.formats.detect import best_format, score_formats
-from proxyhunt.formats.source import InputError, LineReader, read_sample
+from proxyhunt.formats.detect import MIN_CONFIDENCE, score_formats
+from proxyhunt.formats.source import CutOffLine, InputError, LineReader, read_sample
 from proxyhunt.formats.sql import create_macros, quote_identifier
 from proxyhunt.schema import COLUMN_NAMES, COLUMN_TYPES, create_table_sql
 
@@ -35,6 +35,8 @@ TABLE = "websession"
 REJECTS_TABLE = "rejects"
 # Rejected lines are stored up to this many characters; the count is always exact.
 REJECT_TEXT_LIMIT = 4096
+# Characters that make an argument a glob pattern, as the glob module reads them.
+_GLOB_CHARACTERS = re.compile(r"[*?[]")
 
 
 @dataclass
@@ -67,9 +69,13 @@ ProgressCallback = Callable[[int], None]
 
 
 def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[FileReport]]:
-    """Expand files, directories (recursively) and glob patterns into a sorted list of files.
+    """Expand files, directories and glob patterns into a list of files.
 
-    Returns the files and a report for each argument that matched nothing.
+    Directories, including those a glob pattern matches, are read recursively
+    in sorted order, leaving out hidden files and the contents of hidden
+    directories (names starting with a dot). Files keep the order of the
+    arguments, and a file named twice is listed once. Returns the files and a
+    report for each argument that yields no file.
     """
     files: list[str] = []
     missing: list[FileReport] = []
@@ -77,23 +83,32 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[FileReport]]:
         if argument == "-":
             files.append("-")
             continue
-        if os.path.isdir(argument):
-            found = sorted(
-                str(path) for path in Path(argument).rglob("*") if path.is_file() and not path.name.startswith(".")
-            )
+        if os.path.exists(argument):
+            found = _files_under(argument)
             if not found:
                 missing.append(FileReport(argument, error="the directory contains no files"))
             files.extend(found)
             continue
-        if os.path.exists(argument):
-            files.append(argument)
+        if not _GLOB_CHARACTERS.search(argument):
+            missing.append(FileReport(argument, error="file not found; check the path"))
             continue
-        matches = sorted(match for match in glob.glob(argument, recursive=True) if os.path.isfile(match))
+        matches = [found for match in sorted(glob.glob(argument, recursive=True)) for found in _files_under(match)]
         if matches:
             files.extend(matches)
         else:
-            missing.append(FileReport(argument, error="file not found; check the path or quote the glob pattern"))
-    return files, missing
+            missing.append(FileReport(argument, error="no file matches this glob pattern; check the pattern"))
+    return list(dict.fromkeys(files)), missing
+
+
+def _files_under(path: str) -> list[str]:
+    """Return ``path`` itself, or for a directory the visible files below it."""
+    if not os.path.isdir(path):
+        return [path]
+    found = []
+    for directory, subdirectories, names in os.walk(path):
+        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
+        found.extend(os.path.join(directory, name) for name in sorted(names) if not name.startswith("."))
+    return sorted(name for name in found if os.path.isfile(name))
 
 
 class Loader:
@@ -131,6 +146,12 @@ class Loader:
             # A parse statement that fails is a defect in proxyhunt, not in the log;
             # keep going with the other files and say which file triggered it.
             report.error = f"internal error while parsing ({error}); please report it with the file's first lines"
+        except Exception as error:  # noqa: BLE001 - one file's failure must not stop the other files
+            log.debug("loading %s failed", path, exc_info=True)
+            report.error = (
+                f"internal error while reading ({type(error).__name__}: {error}); "
+                "please report it with the file's first lines"
+            )
 
         if report.error:
             log.warning("%s: %s", path, report.error)
@@ -147,19 +168,26 @@ class Loader:
 
     def _choose_format(self, path: str, format_name: str | None, report: FileReport) -> LineFormat | None:
         if format_name:
-            fmt = get_format(format_name)
+            try:
+                fmt = get_format(format_name)
+            except KeyError as error:
+                report.error = str(error.args[0])
+                return None
             report.format, report.format_title, report.confidence = fmt.name, fmt.title, 1.0
             return fmt
 
-        sample, report.compression = read_sample(path)
-        if not [line for line in sample if line.strip()]:
-            report.format = None
-            report.error = None
+        sample = read_sample(path)
+        report.compression = sample.reader.compression
+        if not sample.lines and sample.complete:
+            # The file has no line or only blank lines, so there is nothing to
+            # detect and every line is skipped.
+            self._account_blank_file(sample.reader, report)
             return None
 
-        fmt, confidence = best_format(sample, all_formats())
-        if fmt is None:
-            tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in score_formats(sample, all_formats()))
+        scores = score_formats(sample.lines, all_formats())
+        fmt, confidence = scores[0]
+        if confidence < MIN_CONFIDENCE:
+            tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in scores)
             report.error = (
                 f"format not recognized (tried {tried}); "
                 f"pass --format with one of: {', '.join(format_names())}"
@@ -187,12 +215,14 @@ class Loader:
             report.format = f"{fmt.name}+{inner}"
             inner_format = getattr(parser, "inner_format", None)
             report.format_title = f"{fmt.title}, RawData in {inner_format.title if inner_format else inner}"
+        if reader.cut_off_line is not None:
+            self._reject_cut_off_line(reader.cut_off_line, reader.compression, report)
         report.compression = reader.compression
         report.lines_read = reader.lines_read
         report.skipped = parser.skipped_lines
         report.invalid_utf8_lines = reader.invalid_utf8_lines
         if reader.error:
-            report.error = f"{reader.error}; kept the {reader.lines_read} lines read before the damage"
+            report.error = _damage_message(reader)
         elif parser.error:
             report.error = parser.error
         elif report.rejected and not report.parsed:
@@ -200,6 +230,16 @@ class Loader:
                 f"no line could be read as {report.format_title}; check the file, or force another format "
                 f"with --format (one of: {', '.join(format_names())})"
             )
+
+        unaccounted = report.lines_read - report.parsed - report.rejected - report.skipped
+        if unaccounted:
+            # A format parser that loses lines is a defect in proxyhunt. Report it
+            # instead of silently listing fewer events than the file contains.
+            problem = (
+                f"internal error: the {fmt.name} parser neither parsed, rejected nor skipped {_lines(unaccounted)}; "
+                "please report it with the file's first lines"
+            )
+            report.error = f"{report.error}; {problem}" if report.error else problem
 
     def _ingest_segment(self, segment, select_sql: str, fmt: LineFormat, parser, report: FileReport) -> None:
         connection = self.connection
@@ -240,6 +280,23 @@ class Loader:
                 report.invalid_values[column] = report.invalid_values.get(column, 0) + invalid
         connection.execute("DROP TABLE ph_stage")
 
+    def _account_blank_file(self, reader: LineReader, report: FileReport) -> None:
+        if reader.cut_off_line is not None:
+            self._reject_cut_off_line(reader.cut_off_line, reader.compression, report)
+        report.lines_read = reader.lines_read
+        report.skipped = reader.lines_read - report.rejected
+        report.invalid_utf8_lines = reader.invalid_utf8_lines
+        if reader.error:
+            report.error = _damage_message(reader)
+
+    def _reject_cut_off_line(self, line: CutOffLine, compression: str | None, report: FileReport) -> None:
+        damage = f"the {compression} data is damaged" if compression else "reading the file failed"
+        self.connection.execute(
+            f"INSERT INTO {REJECTS_TABLE} VALUES (?, ?, ?, left(?, {REJECT_TEXT_LIMIT}))",
+            [report.path, line.number, f"incomplete line: {damage} in the middle of it", line.text],
+        )
+        report.rejected += 1
+
     def _describe_columns(self, report: FileReport) -> None:
         counts = ", ".join(f"count({quote_identifier(column)})" for column in COLUMN_NAMES)
         row = self.connection.execute(
@@ -255,6 +312,22 @@ class Loader:
             f"SELECT SourceLine, Reason, RawEvent FROM {REJECTS_TABLE} WHERE SourceFile = ? ORDER BY SourceLine LIMIT ?",
             [path, limit],
         ).fetchall()
+
+
+def _damage_message(reader: LineReader) -> str:
+    """Return the file-level error for damaged data or ignored trailing data, saying which lines were read."""
+    if not reader.damaged:
+        return f"{reader.error}; read the {_lines(reader.lines_read)} before them and ignored the rest"
+    complete = reader.lines_read - (1 if reader.cut_off_line else 0)
+    message = f"{reader.error}; kept the {_lines(complete, 'complete ')} before the damage"
+    if reader.cut_off_line is not None:
+        message += f" and rejected the incomplete line {reader.cut_off_line.number} after them"
+    return message + "; copy or export the file again to read the rest"
+
+
+def _lines(count: int, adjective: str = "") -> str:
+    """Return "1 line" or "N lines", with an optional adjective before the noun."""
+    return f"{count} {adjective}line" if count == 1 else f"{count} {adjective}lines"
 
 
 def _finalize_select(stage_columns: list[str], fmt: LineFormat) -> str:

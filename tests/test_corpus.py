@@ -1,0 +1,454 @@
+"""Hunt the real public proxy logs of the shared corpus, and copies of them with rclone user agents written in.
+
+The corpus contains no rclone user agent, so the rclone test rewrites the user
+agent of some lines of the combined, Zeek TSV and Zeek JSON samples. The
+expected hits are computed from the rewritten files by the small parsers in
+this module, independently of proxyhunt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from proxyhunt.hunt import HuntResult, hunt
+
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+
+pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared log corpus is not present at {CORPUS}")
+
+# Corpus folder -> the format that proxyhunt must detect for every file in it.
+# The Squid native lines are inside a Sentinel CSV export, in its RawData column.
+FOLDER_FORMATS = {
+    "squid-native": "csv+squid",
+    "apache-combined": "combined",
+    "zeek-http-tsv": "zeek-tsv",
+    "zeek-http-json": "zeek-json",
+}
+
+RULE_TITLE = "Rclone Activity via Proxy"
+# User agents written into the copies. The rule matches those that start with
+# rclone/v in any letter case, and only those.
+RCLONE_MATCHES = ["rclone/v1.68.2", "RClone/V1.66.0", "RCLONE/v1.0", "rclone/v"]
+RCLONE_NON_MATCHES = [
+    "xrclone/v1.0",
+    "Mozilla/5.0 rclone/v1.66",
+    "rclone/1.63.0",
+    " rclone/v1.65.0",
+    # The user agent that rclone's docs recommend for OneDrive.
+    "ISV|rclone.org|rclone/v1.55.1",
+]
+MUTATED_AGENTS = RCLONE_MATCHES + RCLONE_NON_MATCHES
+# Every MUTATION_STEP-th record of a file gets the next user agent of MUTATED_AGENTS.
+MUTATION_STEP = 5
+
+
+def corpus_files() -> list[tuple[Path, str]]:
+    """Return every corpus file that proxyhunt reads, with its expected format."""
+    files = []
+    for folder, format_name in FOLDER_FORMATS.items():
+        files.extend((path, format_name) for path in sorted((CORPUS / folder).glob("*")) if path.is_file())
+    return files
+
+
+CORPUS_FILES = corpus_files()
+CORPUS_IDS = [path.name for path, _ in CORPUS_FILES]
+
+
+def count_lines(data: bytes) -> int:
+    """Return the number of lines in ``data``, counting a last line without a newline."""
+    if not data:
+        return 0
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def numbered_lines(path: Path) -> list[tuple[int, str]]:
+    return list(enumerate(path.read_text(encoding="utf-8").splitlines(), start=1))
+
+
+# Parsers written for these tests, independent of proxyhunt. Each returns the
+# user agent of every record by line number, None where the log has none.
+
+_COMBINED_AGENT = re.compile(r'"((?:[^"\\]|\\.)*)"\s*$')
+_ZEEK_ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
+
+
+def combined_agents(path: Path) -> dict[int, str | None]:
+    """Return the last quoted field of every combined log line, with Apache's \\" and \\\\ escapes decoded."""
+    agents: dict[int, str | None] = {}
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        match = _COMBINED_AGENT.search(line)
+        assert match, f"{path.name}:{number} has no quoted user agent at its end"
+        agent = re.sub(r"\\(.)", r"\1", match.group(1))
+        agents[number] = None if agent == "-" else agent
+    return agents
+
+
+def zeek_tsv_records(path: Path) -> dict[int, dict[str, str]]:
+    """Return the fields of every data line of a Zeek TSV log, named by the latest #fields header."""
+    fields: list[str] | None = None
+    records: dict[int, dict[str, str]] = {}
+    for number, line in numbered_lines(path):
+        if line.startswith("#fields\t"):
+            fields = line.split("\t")[1:]
+        if line.startswith("#") or not line.strip():
+            continue
+        assert fields is not None, f"{path.name}:{number} comes before any #fields header"
+        values = line.split("\t")
+        assert len(values) == len(fields), f"{path.name}:{number} has {len(values)} fields, not {len(fields)}"
+        records[number] = dict(zip(fields, values))
+    return records
+
+
+def zeek_tsv_value(text: str) -> str | None:
+    """Decode a Zeek TSV value: - is unset, (empty) is the empty string, \\xHH is a byte."""
+    if text == "-":
+        return None
+    if text == "(empty)":
+        return ""
+    raw = _ZEEK_ESCAPE.sub(lambda match: bytes([int(match.group(1), 16)]), text.encode())
+    return raw.decode("utf-8", errors="replace")
+
+
+def zeek_tsv_agents(path: Path) -> dict[int, str | None]:
+    return {number: zeek_tsv_value(record["user_agent"]) for number, record in zeek_tsv_records(path).items()}
+
+
+def zeek_json_records(path: Path) -> dict[int, dict[str, Any]]:
+    return {number: json.loads(line) for number, line in numbered_lines(path) if line.strip()}
+
+
+def zeek_json_agents(path: Path) -> dict[int, str | None]:
+    return {number: record.get("user_agent") for number, record in zeek_json_records(path).items()}
+
+
+AGENT_PARSERS = {
+    "combined": combined_agents,
+    "zeek-tsv": zeek_tsv_agents,
+    "zeek-json": zeek_json_agents,
+}
+
+
+def invalid_zeek_timestamps(path: Path, format_name: str) -> int:
+    """Return the number of Zeek records whose ts is present but not a number (btest logs anonymize it)."""
+    if format_name == "zeek-tsv":
+        stamps = [zeek_tsv_value(record["ts"]) for record in zeek_tsv_records(path).values()]
+    else:
+        stamps = [record.get("ts") for record in zeek_json_records(path).values()]
+    invalid = 0
+    for stamp in stamps:
+        try:
+            float(stamp)
+        except (TypeError, ValueError):
+            invalid += stamp is not None
+    return invalid
+
+
+# The hunt over the unmodified corpus, shared by the tests below.
+
+
+@pytest.fixture(scope="module")
+def corpus_hunt() -> tuple[HuntResult, duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    result = hunt([str(path) for path, _ in CORPUS_FILES], connection=connection)
+    return result, connection
+
+
+def report_for(result: HuntResult, path: Path):
+    [report] = [report for report in result.files if report.path == str(path)]
+    return report
+
+
+def user_agents(connection: duckdb.DuckDBPyConnection, path: Path) -> dict[int, str | None]:
+    rows = connection.execute(
+        "SELECT SourceLine, HttpUserAgent FROM websession WHERE SourceFile = ? ORDER BY SourceLine", [str(path)]
+    ).fetchall()
+    return dict(rows)
+
+
+def test_corpus_folders_present():
+    for folder in FOLDER_FORMATS:
+        assert any((CORPUS / folder).glob("*")), f"no files in {CORPUS / folder}"
+
+
+@pytest.mark.parametrize(("path", "format_name"), CORPUS_FILES, ids=CORPUS_IDS)
+def test_corpus_file_read_completely(corpus_hunt, path, format_name):
+    result, _ = corpus_hunt
+    report = report_for(result, path)
+
+    assert report.error is None
+    assert report.format == format_name
+    assert report.rejected == 0
+    assert report.lines_read == count_lines(path.read_bytes())
+    assert report.parsed + report.rejected + report.skipped == report.lines_read
+    assert report.parsed > 0
+    assert report.invalid_utf8_lines == 0
+
+
+@pytest.mark.parametrize(("path", "format_name"), CORPUS_FILES, ids=CORPUS_IDS)
+def test_corpus_user_agents_match(corpus_hunt, path, format_name):
+    _, connection = corpus_hunt
+    loaded = user_agents(connection, path)
+
+    if format_name in AGENT_PARSERS:
+        assert loaded == AGENT_PARSERS[format_name](path)
+    else:
+        # Squid's native format has no user agent field.
+        assert loaded
+        assert set(loaded.values()) == {None}
+
+
+@pytest.mark.parametrize(("path", "format_name"), CORPUS_FILES, ids=CORPUS_IDS)
+def test_corpus_invalid_timestamps_kept(corpus_hunt, path, format_name):
+    result, connection = corpus_hunt
+    report = report_for(result, path)
+    invalid = invalid_zeek_timestamps(path, format_name) if format_name.startswith("zeek") else 0
+
+    null_times = connection.execute(
+        "SELECT count(*) FROM websession WHERE SourceFile = ? AND TimeGenerated IS NULL", [str(path)]
+    ).fetchall()[0][0]
+
+    assert report.invalid_values == ({"TimeGenerated": invalid} if invalid else {})
+    assert null_times == invalid
+
+
+def test_corpus_has_anonymized_zeek_timestamps():
+    # The btest logs replace every ts with XXXXXXXXXX.XXXXXX, which the timestamp test above must cover.
+    counts = [invalid_zeek_timestamps(path, name) for path, name in CORPUS_FILES if name == "zeek-tsv"]
+    assert sum(counts) > 0
+
+
+# Values read by hand from the files: (folder/file, line, {column: value}).
+KNOWN_VALUES = [
+    (
+        "apache-combined/elastic-examples-apache_logs.trimmed.log",
+        1,
+        {
+            "TimeGenerated": datetime(2015, 5, 17, 10, 5, 3),
+            "SrcIpAddr": "83.149.9.216",
+            "HttpRequestMethod": "GET",
+            "Url": "/presentations/logstash-monitorama-2013/images/kibana-search.png",
+            "UrlExtension": "png",
+            "HttpVersion": "1.1",
+            "HttpStatusCode": 200,
+            "DstBytes": 203023,
+            "HttpReferrer": "http://semicomplete.com/presentations/logstash-monitorama-2013/",
+        },
+    ),
+    (
+        "squid-native/azure-sentinel-asim-Squid_Squid-Proxy_WebSession_IngestedLogs.csv",
+        2,
+        {
+            "TimeGenerated": datetime(2025, 6, 4, 14, 8, 7, 123000),
+            "SrcIpAddr": "192.168.1.1",
+            "HttpStatusCode": 403,
+            "DstBytes": 3807,
+            "HttpRequestMethod": "CONNECT",
+            "Url": "westeurope.monitoring.azure.com:443",
+            "DstHostname": "westeurope.monitoring.azure.com",
+            "DstPortNumber": 443,
+            "HttpContentType": "text/html",
+            "HttpUserAgent": None,
+            "EventProduct": "Squid",
+        },
+    ),
+    (
+        "squid-native/azure-sentinel-asim-Squid_Squid-Proxy_WebSession_IngestedLogs.csv",
+        4,
+        {
+            "SrcIpAddr": "192.168.1.3",
+            "HttpStatusCode": 200,
+            "DstIpAddr": "93.94.71.59",
+            "DstHostname": "ocsp.swiss.com",
+            "HttpContentType": "application/ocsp-response",
+        },
+    ),
+    (
+        "zeek-http-json/otrf-apt29-day1-SCRANTON_http.ndjson",
+        1,
+        {
+            "TimeGenerated": datetime(2020, 4, 30, 0, 32, 18, 95510),
+            "SrcIpAddr": "10.0.1.4",
+            "SrcPortNumber": 60757,
+            "DstIpAddr": "192.168.0.4",
+            "DstPortNumber": 80,
+            "HttpRequestMethod": "OPTIONS",
+            "Url": "/",
+            "HttpStatusCode": 403,
+            "SrcBytes": 0,
+            "DstBytes": 209,
+            "EventProduct": "Zeek",
+        },
+    ),
+    (
+        "zeek-http-tsv/rita-valid_tsv-http.trimmed.log",
+        9,
+        {
+            "TimeGenerated": datetime(2018, 1, 30, 18, 15, 54, 78555),
+            "SrcIpAddr": "10.55.100.109",
+            "SrcPortNumber": 52068,
+            "DstIpAddr": "52.44.164.170",
+            "DstHostname": "www.alexa.com",
+            "Url": "/topsites/category;2/Top/Business/",
+            "HttpStatusCode": 301,
+            "DstBytes": 178,
+        },
+    ),
+    (
+        "zeek-http-tsv/zeek-btest-core.vlan-mpls.http.log",
+        11,
+        {
+            "TimeGenerated": None,
+            "SrcIpAddr": "10.20.80.1",
+            "DstHostname": None,
+            "HttpVersion": "0.9",
+            "HttpUserAgent": None,
+        },
+    ),
+    (
+        # The request target was logged as (empty), Zeek's empty string.
+        "zeek-http-tsv/zeek-btest-scripts.base.protocols.http.http-methods.http.log",
+        11,
+        {"HttpRequestMethod": "OPTIONS", "DstHostname": "www.google.com", "Url": "", "HttpStatusCode": 400},
+    ),
+    (
+        # The request was not seen, only the response: method and user agent are unset.
+        "zeek-http-tsv/otrf-LSASS_campaign_01-http.log",
+        10,
+        {"SrcIpAddr": "192.168.1.41", "DstIpAddr": "10.0.5.13", "HttpRequestMethod": None, "HttpStatusCode": 404},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("relative", "line", "expected"), KNOWN_VALUES, ids=[f"{Path(name).name}:{line}" for name, line, _ in KNOWN_VALUES]
+)
+def test_corpus_known_values(corpus_hunt, relative, line, expected):
+    _, connection = corpus_hunt
+    columns = ", ".join(f'"{name}"' for name in expected)
+    rows = connection.execute(
+        f"SELECT {columns} FROM websession WHERE SourceFile = ? AND SourceLine = ?", [str(CORPUS / relative), line]
+    ).fetchall()
+
+    assert len(rows) == 1, f"expected one row from {relative}:{line}"
+    assert dict(zip(expected, rows[0])) == expected
+
+
+def test_zeek_escaped_url_decoded(corpus_hunt):
+    # Zeek writes the Latin-1 byte 0xFC of this URL, which is not UTF-8, as \xfc.
+    _, connection = corpus_hunt
+    path = CORPUS / "zeek-http-tsv/zeek-btest-scripts.base.frameworks.logging.ascii-escape-odd-url.http.log"
+    [(url,)] = connection.execute(
+        "SELECT Url FROM websession WHERE SourceFile = ? AND SourceLine = 10", [str(path)]
+    ).fetchall()
+
+    assert url.startswith("/~cect/teoreetilised seminarid_2010/arheoloogia_uurimisr")
+    assert "\\x" not in url
+    assert url.endswith("Narrative and Writing.pdf")
+
+
+def test_corpus_no_rclone_findings(corpus_hunt):
+    result, _ = corpus_hunt
+
+    assert result.findings == []
+
+
+def test_squid_gap_names_user_agent(corpus_hunt):
+    result, _ = corpus_hunt
+    [squid_path] = [path for path, name in CORPUS_FILES if name == "csv+squid"]
+
+    gaps = [gap for gap in result.coverage if gap.path == str(squid_path) and gap.rule_title == RULE_TITLE]
+
+    assert len(gaps) == 1
+    assert "HttpUserAgent" in gaps[0].missing
+    assert gaps[0].blind
+    assert str(squid_path) in str(gaps[0])
+    assert "HttpUserAgent" in str(gaps[0])
+
+
+# The rclone rule on copies with rewritten user agents.
+
+
+def mutate_combined(source: Path, target: Path) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines()
+    agents = itertools.cycle(MUTATED_AGENTS)
+    for index in range(0, len(lines), MUTATION_STEP):
+        match = _COMBINED_AGENT.search(lines[index])
+        assert match, f"{source.name}:{index + 1} has no quoted user agent at its end"
+        lines[index] = lines[index][: match.start()] + f'"{next(agents)}"'
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def mutate_zeek_tsv(source: Path, target: Path) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines()
+    records = zeek_tsv_records(source)
+    agents = itertools.cycle(MUTATED_AGENTS)
+    for number in sorted(records)[::MUTATION_STEP]:
+        values = lines[number - 1].split("\t")
+        values[list(records[number]).index("user_agent")] = next(agents)
+        lines[number - 1] = "\t".join(values)
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def mutate_zeek_json(source: Path, target: Path) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines()
+    agents = itertools.cycle(MUTATED_AGENTS)
+    for index in range(0, len(lines), MUTATION_STEP):
+        record = json.loads(lines[index])
+        record["user_agent"] = next(agents)
+        lines[index] = json.dumps(record)
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+MUTATIONS = [
+    ("apache-combined/elastic-examples-apache_logs.trimmed.log", "combined", mutate_combined),
+    ("zeek-http-tsv/rita-valid_tsv-http.trimmed.log", "zeek-tsv", mutate_zeek_tsv),
+    ("zeek-http-json/otrf-apt29-day1-SCRANTON_http.ndjson", "zeek-json", mutate_zeek_json),
+]
+
+
+def test_rclone_hits_exactly_rclone_agents(tmp_path):
+    expected: set[tuple[str, int]] = set()
+    paths = []
+    for relative, format_name, mutate in MUTATIONS:
+        target = tmp_path / Path(relative).name
+        mutate(CORPUS / relative, target)
+        paths.append(str(target))
+
+        agents = AGENT_PARSERS[format_name](target)
+        for value in MUTATED_AGENTS:
+            assert value in agents.values(), f"{target.name} did not get the user agent {value!r}"
+        expected |= {
+            (str(target), number)
+            for number, agent in agents.items()
+            if agent is not None and agent.lower().startswith("rclone/v")
+        }
+    squid = CORPUS / "squid-native/azure-sentinel-asim-Squid_Squid-Proxy_WebSession_IngestedLogs.csv"
+    paths.append(str(squid))
+
+    result = hunt(paths)
+
+    assert [report.error for report in result.files] == [None] * len(paths)
+    assert [report.format for report in result.files] == [name for _, name, _ in MUTATIONS] + ["csv+squid"]
+    hits = {
+        (finding["SourceFile"], finding["SourceLine"])
+        for finding in result.findings
+        if finding["RuleTitle"] == RULE_TITLE
+    }
+    assert len(expected) > 20
+    assert hits == expected
+    assert {agent.lower() for agent in (finding["HttpUserAgent"] for finding in result.findings)} == {
+        agent.lower() for agent in RCLONE_MATCHES
+    }
+    assert not [finding for finding in result.findings if finding["SourceFile"] == str(squid)]
+    squid_gaps = [gap for gap in result.coverage if gap.path == str(squid)]
+    assert [gap.missing for gap in squid_gaps] == [("HttpUserAgent",)]
