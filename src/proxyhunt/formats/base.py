@@ -56,6 +56,10 @@ class LineParser:
         if table.num_rows:
             yield table, self.select_sql
 
+    def finish(self, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        """Yield the lines still held back at the end of the file, with the SELECT that rejects or parses them."""
+        return iter(())
+
     def _drop_blank(self, table: pa.Table) -> pa.Table:
         blank = pc.equal(pc.utf8_trim_whitespace(table["RawEvent"]), "")
         blank_count = pc.sum(blank).as_py() or 0

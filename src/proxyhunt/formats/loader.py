@@ -209,6 +209,8 @@ class Loader:
             if progress is not None:
                 progress(reader.raw_bytes_read - reported_bytes)
                 reported_bytes = reader.raw_bytes_read
+        for segment, select_sql in parser.finish(self.connection):
+            self._ingest_segment(segment, select_sql, fmt, parser, report)
 
         inner = getattr(parser, "inner_name", None)
         if inner:

@@ -38,6 +38,8 @@ SAMPLE_MAX_LINE_BYTES = 8 * 1024 * 1024
 # Bytes that sniff_compression looks at.
 MAGIC_BYTES = 10
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
 _BZIP2_BLOCK_MAGIC = b"\x31\x41\x59\x26\x53\x59"
 _BZIP2_END_MAGIC = b"\x17\x72\x45\x38\x50\x90"
 
@@ -252,6 +254,10 @@ class LineReader:
         yield self._make_batch(bytes(pending), next_line)
 
     def _make_batch(self, data: bytes | memoryview, first_line: int) -> LineBatch:
+        if first_line == 1 and bytes(data[:3]) == UTF8_BOM:
+            # Windows tools (Excel, PowerShell's Out-File) start UTF-8 files with a byte-order
+            # mark; kept, it would become part of the first CSV header or client address.
+            data = data[3:]
         lines, invalid = split_lines(data)
         self.invalid_utf8_lines += invalid
         self.lines_read += len(lines)

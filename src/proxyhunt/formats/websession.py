@@ -25,6 +25,10 @@ from proxyhunt.formats.base import LineFormat, LineParser, non_blank
 from proxyhunt.formats.sql import query_arrow, quote_literal
 from proxyhunt.schema import COLUMN_TYPES, PROVENANCE_COLUMNS, column_for_field
 
+# The csv module rejects fields over 128 KiB by default, but a header or RawData line
+# may be longer (a 1 MB URL is a valid line), so the limit is raised for the process.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
 _TIME_ALIASES = {"timegenerated [utc]", "timestamp", "@timestamp", "time", "eventtime"}
 _RAW_DATA = "rawdata"
 
@@ -128,7 +132,7 @@ class WebSessionJson(LineFormat):
         for line in lines:
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 scores.append(0.0)
                 continue
             if not isinstance(record, dict):
@@ -189,6 +193,16 @@ class _CsvParser(LineParser):
             return
 
         yield from self._unwrap_raw_data(records, split, connection)
+
+    def finish(self, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        if self.carry is None or not self.carry.num_rows:
+            return
+        first = self.carry["SourceLine"][0].as_py()
+        held, self.carry = self.carry, None
+        reason = quote_literal(
+            f"unterminated quoted field: the CSV record that starts on line {first} never closes its quote"
+        )
+        yield held, f"SELECT SourceLine, RawEvent, {reason} AS _reject FROM lines"
 
     def _join_records(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> pa.Table | None:
         """Return one row per CSV record; a record that is still open waits for the next batch."""
