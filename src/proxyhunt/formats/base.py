@@ -70,7 +70,17 @@ class LineParser:
 
 
 class LineFormat(LogFormat):
-    """A format whose records are single lines, parsed by one ``SELECT`` over ``lines``."""
+    """A format whose records are single lines, parsed by one ``SELECT`` over ``lines``.
+
+    ``escape_function`` names a SQL function, registered by ``prepare``, that
+    decodes the format's backslash escapes. The loader applies it afterwards
+    to the ``escaped_columns`` values that contain a backslash. Keeping a
+    Python function out of the parsing ``SELECT`` lets DuckDB run that on
+    every core.
+    """
+
+    escape_function: ClassVar[str | None] = None
+    escaped_columns: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def select_sql(self) -> str:

@@ -73,16 +73,15 @@ def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
-def _unescape(expression: str) -> str:
-    # Most fields contain no backslash, so the Python function runs only for the few that do.
-    return f"CASE WHEN contains({expression}, '\\') THEN ph_clf_unescape({expression}) ELSE {expression} END"
-
-
 class CombinedLog(LineFormat):
     """Common and combined log format (Apache httpd, nginx, Squid ``combined``)."""
 
     name = "combined"
     title = "Common/combined log format (Apache, nginx, Squid combined)"
+    # The request line is split before its escapes are decoded; no escape
+    # sequence contains a space, so the split is the same either way.
+    escape_function = "ph_clf_unescape"
+    escaped_columns = ("SrcUsername", "HttpRequestMethod", "Url", "HttpVersion", "HttpReferrer", "HttpUserAgent")
     product = None
     vendor = None
 
@@ -94,36 +93,38 @@ class CombinedLog(LineFormat):
         register_functions(connection)
 
     def select_sql(self) -> str:
+        # Each regular expression runs once per line: a line that does not match
+        # gives empty strings in every group, and the time group is never empty
+        # on a match. The stricter combined pattern runs only for lines whose
+        # referer and user agent are both empty, to tell "" from a common-format line.
         names = ", ".join(f"'{name}'" for name in _FIELDS)
+        has_agent = f"(f.agent <> '' OR f.referrer <> '' OR regexp_matches(RawEvent, '{_COMBINED}'))"
         return f"""
         SELECT
             SourceLine,
             RawEvent,
-            CASE WHEN NOT regexp_matches(RawEvent, '{_LINE}')
+            CASE WHEN f.time = ''
                  THEN 'not a common or combined log line: expected host ident user [time] "request" status bytes, '
                       || 'optionally followed by "referer" "user-agent"' END AS _reject,
             CAST(try_strptime(f.time, '%d/%b/%Y:%H:%M:%S %z') AS TIMESTAMP) AS TimeGenerated,
             f.time AS _raw_TimeGenerated,
             ph_dash(f.client) AS SrcIpAddr,
             ph_dash(f.user) AS SrcUsername,
-            coalesce(ph_url_host(target), nullif(f.vhost, '')) AS DstHostname,
-            CASE WHEN ph_url_host(target) IS NOT NULL THEN ph_url_port(target)
+            coalesce(ph_url_host(r.target), nullif(f.vhost, '')) AS DstHostname,
+            CASE WHEN ph_url_host(r.target) IS NOT NULL THEN ph_url_port(r.target)
                  ELSE TRY_CAST(nullif(f.port, '') AS INTEGER) END AS DstPortNumber,
-            CASE WHEN regexp_matches(request, '{_REQUEST}')
-                 THEN regexp_extract(request, '{_REQUEST}', 1) END AS HttpRequestMethod,
-            CASE WHEN regexp_matches(request, '{_REQUEST}') THEN target ELSE ph_dash(request) END AS Url,
-            nullif(regexp_extract(request, '{_REQUEST}', 3), '') AS HttpVersion,
+            nullif(r.method, '') AS HttpRequestMethod,
+            CASE WHEN r.method <> '' THEN r.target ELSE ph_dash(request) END AS Url,
+            nullif(r.version, '') AS HttpVersion,
             TRY_CAST(ph_dash(f.status) AS INTEGER) AS HttpStatusCode,
             ph_dash(f.status) AS _raw_HttpStatusCode,
             TRY_CAST(ph_dash(f.bytes) AS BIGINT) AS DstBytes,
-            CASE WHEN regexp_matches(RawEvent, '{_COMBINED}')
-                 THEN nullif({_unescape("f.referrer")}, '-') END AS HttpReferrer,
-            CASE WHEN regexp_matches(RawEvent, '{_COMBINED}')
-                 THEN nullif({_unescape("f.agent")}, '-') END AS HttpUserAgent
+            CASE WHEN {has_agent} THEN nullif(f.referrer, '-') END AS HttpReferrer,
+            CASE WHEN {has_agent} THEN nullif(f.agent, '-') END AS HttpUserAgent
         FROM (
-            SELECT *, regexp_extract(request, '{_REQUEST}', 2) AS target
+            SELECT *, regexp_extract(request, '{_REQUEST}', ['method', 'target', 'version']) AS r
             FROM (
-                SELECT SourceLine, RawEvent, f, {_unescape("f.request")} AS request
+                SELECT SourceLine, RawEvent, f, f.request AS request
                 FROM (SELECT SourceLine, RawEvent, regexp_extract(RawEvent, '{_LINE}', [{names}]) AS f FROM lines)
             )
         )

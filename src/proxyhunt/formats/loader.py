@@ -253,6 +253,14 @@ class Loader:
 
         stage_columns = [row[0] for row in connection.sql("DESCRIBE ph_stage").fetchall()]
         inner_format = getattr(parser, "inner_format", None) or fmt
+        if inner_format.escape_function:
+            for column in inner_format.escaped_columns:
+                if column in stage_columns:
+                    quoted = quote_identifier(column)
+                    connection.execute(
+                        f"UPDATE ph_stage SET {quoted} = {inner_format.escape_function}({quoted}) "
+                        f"WHERE contains({quoted}, '\\')"
+                    )
         select_list = _finalize_select(stage_columns, inner_format)
         connection.execute(
             f"INSERT INTO {TABLE} BY NAME SELECT {select_list} FROM ph_stage WHERE _reject IS NULL",

@@ -40,6 +40,9 @@ MAGIC_BYTES = 10
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
+# Rows per Arrow record batch handed to DuckDB.
+ARROW_CHUNK_ROWS = 16_384
+
 _BZIP2_BLOCK_MAGIC = b"\x31\x41\x59\x26\x53\x59"
 _BZIP2_END_MAGIC = b"\x17\x72\x45\x38\x50\x90"
 
@@ -112,7 +115,10 @@ class LineBatch:
     def table(self) -> pa.Table:
         """Return the batch as an Arrow table with SourceLine and RawEvent columns."""
         numbers = pa.array(range(self.first_line, self.first_line + len(self.lines)), type=pa.int64())
-        return pa.table({"SourceLine": numbers, "RawEvent": self.lines})
+        table = pa.table({"SourceLine": numbers, "RawEvent": self.lines})
+        # DuckDB scans an Arrow table one record batch per thread, so a batch cut
+        # into smaller record batches is parsed on every core.
+        return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_CHUNK_ROWS))
 
 
 @dataclass

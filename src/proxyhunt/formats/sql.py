@@ -64,6 +64,9 @@ MACROS: tuple[str, ...] = (
 def create_macros(connection: duckdb.DuckDBPyConnection) -> None:
     """Create the ``ph_*`` macros on a connection and set its time zone to UTC."""
     connection.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws its own progress bar on stdout for long queries, which would
+    # break the report and JSON written to stdout.
+    connection.execute("SET enable_progress_bar = false")
     for statement in MACROS:
         connection.execute(statement)
 

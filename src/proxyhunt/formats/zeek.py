@@ -146,8 +146,7 @@ class _TsvParser(LineParser):
             raw = f"f[{position}]"
             text = (
                 f"CASE WHEN {raw} = {quote_literal(self.unset)} THEN NULL "
-                f"WHEN {raw} = {quote_literal(self.empty)} THEN '' "
-                f"WHEN contains({raw}, '\\') THEN ph_zeek_unescape({raw}) ELSE {raw} END"
+                f"WHEN {raw} = {quote_literal(self.empty)} THEN '' ELSE {raw} END"
             )
             items.extend(_typed(column, sql_type, text))
 
@@ -164,6 +163,9 @@ class ZeekTsv(LineFormat):
 
     name = "zeek-tsv"
     title = "Zeek http.log (TSV with #fields header)"
+    # Escapes are decoded after the placeholder checks, so \x28empty) stays the text "(empty)".
+    escape_function = "ph_zeek_unescape"
+    escaped_columns = tuple(column for column, sql_type in FIELD_MAP.values() if sql_type is None)
     product = "Zeek"
     vendor = "Zeek"
 
