@@ -39,12 +39,14 @@ class SquidNative(LineFormat):
         return 0.95 * ratio
 
     def select_sql(self) -> str:
+        # A line that does not match gives empty strings in every group, and the
+        # time group is never empty on a match, so the regular expression runs once.
         names = ", ".join(f"'{name}'" for name in _FIELDS)
         return f"""
         SELECT
             SourceLine,
             RawEvent,
-            CASE WHEN NOT regexp_matches(RawEvent, '{_LINE}')
+            CASE WHEN f.time = ''
                  THEN 'not a Squid native access.log line: expected time, elapsed, client, code/status, '
                       || 'bytes, method, URL, user, hierarchy/peer and type separated by spaces' END AS _reject,
             ph_epoch(f.time) AS TimeGenerated,
