@@ -10,7 +10,10 @@ The ``SELECT`` of a format returns any subset of the WebSession columns, plus:
 - ``SourceLine`` and ``RawEvent``, passed through;
 - ``_reject``: NULL for a parsed line, or the reason the line was rejected;
 - ``_raw_<Column>`` (optional): the text a typed column was decoded from, so
-  that the loader can count values that were present but invalid.
+  that the loader can count values that were present but invalid;
+- ``_ignored_text`` (optional): text of a parsed line that no column takes,
+  such as fields appended by a customized log format, so that the loader can
+  count such lines. NULL when there is none.
 """
 
 from __future__ import annotations

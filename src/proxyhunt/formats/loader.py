@@ -32,6 +32,8 @@ from proxyhunt.schema import COLUMN_NAMES, COLUMN_TYPES, create_table_sql
 log = logging.getLogger(__name__)
 
 TABLE = "websession"
+# Optional stage column: text of a parsed line that the format does not map to any column.
+IGNORED_TEXT_COLUMN = "_ignored_text"
 REJECTS_TABLE = "rejects"
 # Rejected lines are stored up to this many characters; the count is always exact.
 REJECT_TEXT_LIMIT = 4096
@@ -54,6 +56,8 @@ class FileReport:
     skipped: int = 0
     invalid_utf8_lines: int = 0
     invalid_values: dict[str, int] = field(default_factory=dict)
+    # Parsed lines with text after the format's last field; the text is kept in RawEvent only.
+    ignored_text_lines: int = 0
     columns: list[str] = field(default_factory=list)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
@@ -282,12 +286,17 @@ class Loader:
             f"AND {quote_identifier(column)} IS NULL)"
             for column in typed
         ]
+        has_ignored_text = IGNORED_TEXT_COLUMN in stage_columns
+        if has_ignored_text:
+            counts.append(f"count(*) FILTER (WHERE _reject IS NULL AND {IGNORED_TEXT_COLUMN} IS NOT NULL)")
         row = connection.execute(f"SELECT {', '.join(counts)} FROM ph_stage").fetchall()[0]
         report.parsed += row[0]
         report.rejected += row[1]
-        for column, invalid in zip(typed, row[2:]):
+        for column, invalid in zip(typed, row[2 : 2 + len(typed)]):
             if invalid:
                 report.invalid_values[column] = report.invalid_values.get(column, 0) + invalid
+        if has_ignored_text:
+            report.ignored_text_lines += row[-1]
         connection.execute("DROP TABLE ph_stage")
 
     def _account_blank_file(self, reader: LineReader, report: FileReport) -> None:

@@ -28,6 +28,11 @@ WIDE_LAYOUT_COLUMNS = 170
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 
 
+def _count(number: int, noun: str) -> str:
+    """Return '1 line' or '3 lines'."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def safe_text(value: Any) -> str:
     """Return a value as text with control and bidirectional-override characters made visible."""
     if value is None:
@@ -232,6 +237,14 @@ def render_warnings(console: Console, result: HuntResult) -> None:
             lines.append(("warning", f"{report.path}: {report.rejected} lines rejected; write them with --rejects FILE"))
         for column, count in sorted(report.invalid_values.items()):
             lines.append(("warning", f"{report.path}: {count} invalid {column} values were left empty"))
+        if report.ignored_text_lines:
+            lines.append(
+                (
+                    "warning",
+                    f"{report.path}: {_count(report.ignored_text_lines, 'line')} end with text that {report.format} "
+                    "does not define; it is kept in RawEvent but matched by no field",
+                )
+            )
         if report.invalid_utf8_lines:
             lines.append(
                 ("warning", f"{report.path}: {report.invalid_utf8_lines} lines are not valid UTF-8 and were decoded with U+FFFD")
