@@ -325,3 +325,60 @@ def test_hostile_user_agent_on_terminal(tmp_path):
     for payload in ("\x1b[2J", "\x1b]0;pwned", "\x07", "\x01", "\x7f", "\x9b", "\u202e"):
         assert payload not in text, f"{payload!r} reached the terminal"
     assert "\\x1b[2J" in text
+
+
+def test_hunt_rejects_output_that_is_an_input(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(combined_line("rclone/v1.68.2") + "\n")
+    original = log.read_bytes()
+
+    result = run_proxyhunt("hunt", str(log), "--output", str(log))
+
+    assert result.returncode == 2
+    assert "is also an input log" in result.stderr
+    assert log.read_bytes() == original
+
+
+def test_hunt_output_dash_writes_jsonl_to_stdout(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(combined_line("rclone/v1.68.2") + "\n" + combined_line("curl/8.5.0") + "\n")
+
+    result = run_proxyhunt("hunt", str(log), "--output", "-")
+
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 1
+    assert records[0]["HttpUserAgent"] == "rclone/v1.68.2"
+    assert "1 finding in 2 events." in result.stderr
+
+
+def test_hunt_missing_rules_path_exits_2(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(combined_line("curl/8.5.0") + "\n")
+
+    result = run_proxyhunt("hunt", str(log), "--rules", str(tmp_path / "missing-rules"))
+
+    assert result.returncode == 2
+    assert "rule file not found" in result.stderr
+    assert "1 requested rule could not run" in result.stdout
+
+
+def test_hunt_empty_file_verdict(tmp_path: Path) -> None:
+    log = tmp_path / "empty.log"
+    log.write_text("")
+
+    result = run_proxyhunt("hunt", str(log))
+
+    assert result.returncode == 0
+    assert "the inputs contain no events" in result.stdout
+    assert "see the errors above" not in result.stdout
+
+
+def test_sources_table_marks_unknown_upload(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(combined_line("rclone/v1.68.2") + "\n")
+
+    result = run_proxyhunt("hunt", str(log))
+
+    assert result.returncode == 1
+    assert "unknown" in result.stdout.split("Hits per source", 1)[1]

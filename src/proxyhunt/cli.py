@@ -24,9 +24,10 @@ PROGRESS_MIN_BYTES = 8 * 1024 * 1024
 
 HUNT_EPILOG = """\b
 Exit status:
-  0  no findings, and every input was read
-  1  findings (even if some inputs could not be read)
-  2  error: bad usage, or no findings while some input could not be read
+  0  no findings, and every input and rule was read
+  1  findings (even if some inputs or rules could not be read)
+  2  error: bad usage, or no findings while some input or rule could
+     not be read
 
 \b
 Examples:
@@ -34,6 +35,7 @@ Examples:
   proxyhunt hunt /var/log/squid/access.log* --output findings.jsonl
   proxyhunt hunt http.log.gz --rules ./my-rules/ --no-default-rules
   zcat access.log.gz | proxyhunt hunt - --format combined
+  proxyhunt hunt http.log --output - | jq .SrcIpAddr
 """
 
 
@@ -136,7 +138,8 @@ def main() -> None:
     "-o",
     type=click.Path(dir_okay=False, writable=True),
     metavar="FILE.jsonl",
-    help="Write every finding to this file as JSON Lines, one object per finding.",
+    help="Write every finding to this file as JSON Lines, one object per finding; - writes them to stdout "
+    "and the tables to stderr.",
 )
 @click.option(
     "--rejects",
@@ -170,15 +173,19 @@ def hunt(
     """
     from proxyhunt.hunt import hunt as run_hunt
     from proxyhunt.report import terminal
-    from proxyhunt.report.jsonl import write_jsonl, write_rejects
 
     _configure_logging(verbose, quiet)
-    console = Console(no_color=no_color or bool(os.environ.get("NO_COLOR")), highlight=False)
-
     if no_default_rules and not rule_paths:
         raise click.UsageError("--no-default-rules leaves no rules to run; add rules with --rules PATH")
 
     files, _ = expand_paths(paths)
+    _check_output_paths(files, {"--output": output, "--rejects": rejects_path})
+
+    # With --output -, stdout carries the JSON Lines and the tables go to stderr.
+    colourless = no_color or bool(os.environ.get("NO_COLOR"))
+    console = Console(no_color=colourless, highlight=False, stderr=output == "-")
+    error_console = Console(stderr=True, no_color=colourless, highlight=False)
+
     total = sum(os.path.getsize(path) for path in files if path != "-" and os.path.isfile(path))
     connection = duckdb.connect()
     with _ProgressBar(total, enabled=sys.stderr.isatty() and not quiet) as bar:
@@ -191,6 +198,36 @@ def hunt(
             connection=connection,
         )
 
+    _write_outputs(result, connection, output, rejects_path)
+
+    if not quiet:
+        terminal.render_inputs(console, result)
+        terminal.render_rules(console, result)
+        if result.findings:
+            terminal.render_findings(console, result, limit=limit)
+            terminal.render_sources(console, result)
+    terminal.render_warnings(error_console, result)
+    terminal.render_verdict(console, result)
+    sys.exit(_exit_status(result))
+
+
+def _check_output_paths(inputs: list[str], outputs: dict[str, str | None]) -> None:
+    """Reject an output path that is also an input, so that a hunt never overwrites its evidence."""
+    input_paths = {os.path.realpath(path) for path in inputs if path != "-"}
+    for option, target in outputs.items():
+        if target and target != "-" and os.path.realpath(target) in input_paths:
+            raise click.UsageError(f"{option} {target} is also an input log; choose another file name")
+    if outputs.get("--rejects") == "-":
+        raise click.UsageError("--rejects - is not supported; give a file name")
+
+
+def _write_outputs(result, connection: duckdb.DuckDBPyConnection, output: str | None, rejects_path: str | None) -> None:
+    from proxyhunt.report.jsonl import write_jsonl, write_rejects
+
+    if output == "-":
+        write_jsonl(result.findings, sys.stdout)
+        sys.stdout.flush()
+        output = None
     for option, target, write in (
         ("--output", output, lambda path: write_jsonl(result.findings, path)),
         ("--rejects", rejects_path, lambda path: write_rejects(connection, path)),
@@ -200,27 +237,21 @@ def hunt(
         try:
             write(target)
         except OSError as error:
-            click.echo(f"error: cannot write {target}: {error.strerror}; choose a writable path for {option}", err=True)
-            sys.exit(EXIT_ERROR)
+            raise click.ClickException(
+                f"cannot write {target}: {error.strerror}; choose a writable path for {option}"
+            ) from None
 
-    if not quiet:
-        terminal.render_inputs(console, result)
-        terminal.render_rules(console, result)
-        if result.findings:
-            terminal.render_findings(console, result, limit=limit)
-            terminal.render_sources(console, result)
-    error_console = Console(stderr=True, no_color=console.no_color, highlight=False)
-    terminal.render_warnings(error_console, result)
-    terminal.render_verdict(console, result)
 
-    if not result.compiled or not any(rule.runnable for rule in result.compiled):
+def _exit_status(result) -> int:
+    """Return 1 for findings, else 2 when an input or a requested rule failed, else 0."""
+    if not any(rule.runnable for rule in result.compiled):
         click.echo("error: no rule could be run; fix the rule problems listed above", err=True)
-        sys.exit(EXIT_ERROR)
+        return EXIT_ERROR
     if result.findings:
-        sys.exit(EXIT_FINDINGS)
-    if result.failed_files:
-        sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_NO_FINDINGS)
+        return EXIT_FINDINGS
+    if result.failed_files or result.rule_problems:
+        return EXIT_ERROR
+    return EXIT_NO_FINDINGS
 
 
 @cli.command("formats")

@@ -53,6 +53,8 @@ class SourceSummary:
     destinations: int
     first_seen: datetime | None
     last_seen: datetime | None
+    # Hits whose log records no request size (Squid native, combined): left out of bytes_uploaded.
+    upload_unknown: int = 0
 
 
 @dataclass
@@ -140,7 +142,8 @@ def _summarize_sources(connection: duckdb.DuckDBPyConnection) -> list[SourceSumm
             FROM {FINDINGS_TABLE}
         )
         SELECT SrcIpAddr, SrcUsername, count(*), sum(SrcBytes), sum(DstBytes),
-               count(DISTINCT coalesce(DstHostname, DstIpAddr)), min(TimeGenerated), max(TimeGenerated)
+               count(DISTINCT coalesce(DstHostname, DstIpAddr)), min(TimeGenerated), max(TimeGenerated),
+               count(*) FILTER (WHERE SrcBytes IS NULL)
         FROM events
         GROUP BY SrcIpAddr, SrcUsername
         ORDER BY sum(SrcBytes) DESC NULLS LAST, count(*) DESC, SrcIpAddr

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from proxyhunt.hunt import HuntResult
+from proxyhunt.hunt import HuntResult, SourceSummary
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Above this many skipped rules, the report counts them per reason instead of listing each.
@@ -78,20 +78,41 @@ def _source(finding: dict[str, Any]) -> str:
     return source
 
 
-def _location(finding: dict[str, Any]) -> str:
-    return f"{Path(finding['SourceFile']).name}:{finding['SourceLine']}"
+def _location(finding: dict[str, Any], full_paths: set[str]) -> str:
+    """Return file:line, with the file's base name unless another file of the findings shares it."""
+    source_file = finding["SourceFile"]
+    name = source_file if source_file in full_paths else Path(source_file).name
+    return f"{name}:{finding['SourceLine']}"
+
+
+def _ambiguous_files(findings: list[dict[str, Any]]) -> set[str]:
+    """Return the source files whose base name another source file of the findings also has."""
+    by_name: dict[str, set[str]] = {}
+    for finding in findings:
+        by_name.setdefault(Path(finding["SourceFile"]).name, set()).add(finding["SourceFile"])
+    return {path for paths in by_name.values() if len(paths) > 1 for path in paths}
+
+
+def _request_target(finding: dict[str, Any]) -> str:
+    """Return the URL with its host: an origin-form URL (/path) gets the host in front."""
+    url = finding["Url"] or ""
+    host = finding["DstHostname"] or finding["DstIpAddr"] or ""
+    if url.startswith("/") and host:
+        return f"{host}{url}"
+    return url or host
 
 
 def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, min_width=19)
     table.add_column("Source", overflow="ellipsis", no_wrap=True, max_width=26)
-    table.add_column("Host", overflow="ellipsis", no_wrap=True, max_width=30)
-    table.add_column("URL", overflow="ellipsis", no_wrap=True, max_width=48)
-    table.add_column("User agent", overflow="ellipsis", no_wrap=True, max_width=30)
+    table.add_column("Host", overflow="ellipsis", no_wrap=True, ratio=2)
+    table.add_column("URL", overflow="ellipsis", no_wrap=True, ratio=3)
+    table.add_column("User agent", overflow="ellipsis", no_wrap=True, ratio=2)
     table.add_column("Up", justify="right", no_wrap=True, min_width=9)
     table.add_column("Down", justify="right", no_wrap=True, min_width=9)
-    table.add_column("File:line", overflow="ellipsis", no_wrap=True, min_width=12, max_width=36)
+    table.add_column("File:line", overflow="ellipsis", no_wrap=True, min_width=12, ratio=2)
+    full_paths = _ambiguous_files(findings)
     for finding in findings:
         table.add_row(
             format_time(finding["TimeGenerated"]),
@@ -101,7 +122,7 @@ def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
             _plain(finding["HttpUserAgent"]),
             format_bytes(finding["SrcBytes"]),
             format_bytes(finding["DstBytes"]),
-            _plain(_location(finding)),
+            _plain(_location(finding, full_paths)),
         )
     return table
 
@@ -113,14 +134,14 @@ def _narrow_findings_table(findings: list[dict[str, Any]]) -> Table:
     table.add_column("Source\nFile:line", overflow="ellipsis", no_wrap=True, max_width=24)
     table.add_column("Request\nUser agent", overflow="ellipsis", no_wrap=True, ratio=1)
     table.add_column("Up\nDown", justify="right", no_wrap=True, width=10)
+    full_paths = _ambiguous_files(findings)
     for finding in findings:
         time = finding["TimeGenerated"]
         when = f"{time:%Y-%m-%d}\n{time:%H:%M:%S}" if time else ""
-        target = finding["Url"] or finding["DstHostname"] or finding["DstIpAddr"] or ""
-        request = f"{finding['HttpRequestMethod'] or ''} {target}".strip()
+        request = f"{finding['HttpRequestMethod'] or ''} {_request_target(finding)}".strip()
         table.add_row(
             when,
-            _lines(_source(finding), _location(finding)),
+            _lines(_source(finding), _location(finding, full_paths)),
             _lines(request, finding["HttpUserAgent"]),
             f"{format_bytes(finding['SrcBytes']) or '-'}\n{format_bytes(finding['DstBytes']) or '-'}",
         )
@@ -156,20 +177,30 @@ def render_findings(console: Console, result: HuntResult, limit: int | None = No
         console.print(f"… {len(result.findings) - limit} more findings; write them all with --output FILE.jsonl")
 
 
+def _uploaded(source: SourceSummary) -> str:
+    """Return the upload total, and how many hits it leaves out because their log has no request size."""
+    total = format_bytes(source.bytes_uploaded) or "-"
+    if source.upload_unknown and source.upload_unknown < source.hits:
+        return f"{total}\n+{source.upload_unknown} unknown"
+    if source.upload_unknown:
+        return "unknown"
+    return total
+
+
 def render_sources(console: Console, result: HuntResult) -> None:
     """Print hits per client: how many, how much uploaded, to how many destinations, and when."""
     table = Table(title="Hits per source", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("Source IP\nUser", overflow="ellipsis", no_wrap=True, max_width=40)
+    table.add_column("Source IP\nUser", overflow="ellipsis", no_wrap=True, min_width=15, max_width=40)
     table.add_column("Hits", justify="right", no_wrap=True, min_width=4)
     table.add_column("Uploaded", justify="right", no_wrap=True)
     table.add_column("Downloaded", justify="right", no_wrap=True)
     table.add_column("Hosts", justify="right", no_wrap=True)
-    table.add_column("First seen (UTC)\nLast seen (UTC)", no_wrap=True)
+    table.add_column("First seen (UTC)\nLast seen (UTC)", no_wrap=True, min_width=19)
     for source in result.sources:
         table.add_row(
             _lines(source.src_ip, source.src_user),
             str(source.hits),
-            format_bytes(source.bytes_uploaded),
+            _uploaded(source),
             format_bytes(source.bytes_downloaded),
             str(source.destinations),
             f"{format_time(source.first_seen)}\n{format_time(source.last_seen)}",
@@ -234,9 +265,11 @@ def render_warnings(console: Console, result: HuntResult) -> None:
         if report.error:
             lines.append(("error", f"{report.path}: {report.error}"))
         if report.rejected:
-            lines.append(("warning", f"{report.path}: {report.rejected} lines rejected; write them with --rejects FILE"))
+            lines.append(
+                ("warning", f"{report.path}: {_count(report.rejected, 'line')} rejected; write them with --rejects FILE")
+            )
         for column, count in sorted(report.invalid_values.items()):
-            lines.append(("warning", f"{report.path}: {count} invalid {column} values were left empty"))
+            lines.append(("warning", f"{report.path}: {_count(count, f'invalid {column} value')} left empty (NULL)"))
         if report.ignored_text_lines:
             lines.append(
                 (
@@ -247,7 +280,11 @@ def render_warnings(console: Console, result: HuntResult) -> None:
             )
         if report.invalid_utf8_lines:
             lines.append(
-                ("warning", f"{report.path}: {report.invalid_utf8_lines} lines are not valid UTF-8 and were decoded with U+FFFD")
+                (
+                    "warning",
+                    f"{report.path}: {_count(report.invalid_utf8_lines, 'line')} not valid UTF-8, "
+                    "decoded with U+FFFD",
+                )
             )
     for problem in result.rule_problems:
         lines.append(("error", f"rule {problem}"))
@@ -276,25 +313,38 @@ def render_warnings(console: Console, result: HuntResult) -> None:
 def render_verdict(console: Console, result: HuntResult) -> None:
     """Print one closing line: the number of findings, or why none could be found."""
     parsed = sum(report.parsed for report in result.files)
+    events = _count(parsed, "event")
+    caveats = []
+    if result.failed_files:
+        caveats.append(f"{_count(len(result.failed_files), 'input')} could not be read")
+    if result.rule_problems:
+        caveats.append(f"{_count(len(result.rule_problems), 'requested rule')} could not run")
+    caveat = f" ({' and '.join(caveats)}; see the errors above)" if caveats else ""
+
     if result.findings:
-        count = len(result.findings)
-        console.print(Text(f"{count} finding{'s' if count != 1 else ''} in {parsed} events.", style="bold red"))
+        text = f"{_count(len(result.findings), 'finding')} in {events}{caveat}."
+        console.print(Text(text, style="bold red"))
         return
+
     if not parsed:
-        console.print(Text("No findings: no event could be read; see the errors above.", style="bold yellow"))
+        reason = "no event could be read" if result.failed_files else "the inputs contain no events"
+        console.print(Text(f"No findings: {reason}{caveat}.", style="bold yellow"))
         return
-    blind = [gap for gap in result.coverage if gap.blind]
-    blind_files = {gap.path for gap in blind}
-    if parsed and len(blind_files) == len([report for report in result.files if report.parsed]):
+
+    read_files = [report for report in result.files if report.parsed]
+    blind_files = {gap.path for gap in result.coverage if gap.blind}
+    if len(blind_files) == len(read_files):
         console.print(
             Text(
-                f"No findings, but no file carries the fields the rules need ({parsed} events): "
-                "the data could not have shown a hit.",
+                f"No findings, but no file carries the fields the rules need ({events}): "
+                f"the data could not have shown a hit{caveat}.",
                 style="bold yellow",
             )
         )
         return
-    message = f"No findings in {parsed} events."
+
+    message = f"No findings in {events}{caveat}."
     if blind_files:
-        message += f" {len(blind_files)} file(s) could not show some rules' hits; see the warnings above."
-    console.print(Text(message, style="bold green"))
+        message += f" {_count(len(blind_files), 'file')} could not show some rules' hits; see the warnings above."
+    style = "bold yellow" if caveats else "bold green"
+    console.print(Text(message, style=style))
