@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import datetime
 
 from proxyhunt.formats import all_formats
@@ -261,3 +262,118 @@ def test_combined_detection_clean_file():
 
     assert scores["combined"] == 0.9
     assert max(score for name, score in scores.items() if name != "combined") == 0.0
+
+
+PUT = '"PUT http://x.test/a HTTP/1.1" 200 355'
+AGENT_NOT_QUOTED = [
+    # A quote inside the user agent that the writer did not escape.
+    f'10.0.0.1 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2 "odd" quote"',
+    # The user agent has no closing quote.
+    f'10.0.0.2 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2',
+    # The user agent is not quoted.
+    f'10.0.0.3 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" rclone/v1.68.2',
+    # The last quote is escaped, so the user agent never closes.
+    f'10.0.0.4 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2\\"',
+    # Text glued to the closing quote of the user agent.
+    f'10.0.0.5 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2"x',
+    # Only one quoted field after the byte count.
+    f'10.0.0.6 - - [03/Nov/2026:02:58:13 +0100] {PUT} "rclone/v1.68.2"',
+]
+
+
+def test_combined_agent_not_quoted_rejected(load_text):
+    # Regression: these lines were parsed with the user agent silently dropped.
+    good = f'10.0.0.9 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2"'
+    loaded = load_text("\n".join([*AGENT_NOT_QUOTED, good]) + "\n", format_name="combined")
+
+    assert loaded.line_numbers == [len(AGENT_NOT_QUOTED) + 1]
+    assert loaded.report.rejected == len(AGENT_NOT_QUOTED)
+    assert [line for line, _, _ in loaded.rejects] == list(range(1, len(AGENT_NOT_QUOTED) + 1))
+    for line, reason, raw_event in loaded.rejects:
+        assert reason.startswith("the referer and user-agent fields are not two quoted strings"), line
+        assert raw_event == AGENT_NOT_QUOTED[line - 1]
+    assert loaded.report.error is None
+
+
+def test_combined_agent_not_quoted_detection():
+    combined = next(fmt for fmt in all_formats() if fmt.name == "combined")
+
+    for line in AGENT_NOT_QUOTED:
+        assert combined.detect([line]) == 0.0, line
+
+
+def test_combined_bytes_glued_to_text_rejected(load_text):
+    line = '10.0.0.7 - - [03/Nov/2026:02:58:13 +0100] "GET /a HTTP/1.1" 200 355abc'
+    loaded = load_text(line + "\n", format_name="combined")
+
+    assert loaded.report.parsed == 0
+    assert loaded.rejects[0][1].startswith("not a common or combined log line")
+
+
+def test_combined_ignored_text_counted(load_text):
+    lines = [
+        # 1: nginx with $http_x_forwarded_for and $request_time appended.
+        f'10.0.0.1 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2" "198.51.100.7" 0.003',
+        # 2: the common format with a field appended.
+        f"10.0.0.2 - - [03/Nov/2026:02:58:13 +0100] {PUT} extra",
+        # 3 and 4: Squid's combined and common logformats end with code:hierarchy.
+        f'10.0.0.3 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2" TCP_MISS:HIER_DIRECT',
+        f"10.0.0.4 - - [03/Nov/2026:02:58:13 +0100] {PUT} TCP_DENIED:HIER_NONE",
+        # 5: trailing spaces are no text.
+        f'10.0.0.5 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "rclone/v1.68.2"   ',
+    ]
+    loaded = load_text("\n".join(lines) + "\n", format_name="combined")
+
+    assert loaded.report.parsed == 5
+    assert loaded.report.ignored_text_lines == 2
+    assert loaded.line(1)["HttpUserAgent"] == "rclone/v1.68.2"
+    assert loaded.line(2)["HttpUserAgent"] is None
+    assert loaded.line(3)["HttpUserAgent"] == "rclone/v1.68.2"
+    assert loaded.line(4)["HttpStatusCode"] == 200
+    assert loaded.line(5)["HttpUserAgent"] == "rclone/v1.68.2"
+
+
+def test_combined_file_without_ignored_text(load_text):
+    assert load_text(TEXT).report.ignored_text_lines == 0
+
+
+LONG_LINE_CHARACTERS = 5_000_000
+LONG_LINES = [
+    # A long user agent, then a long escaped one.
+    f'10.0.0.1 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "{"a" * LONG_LINE_CHARACTERS}"',
+    f'10.0.0.1 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "' + '\\"a' * (LONG_LINE_CHARACTERS // 3) + '"',
+    # A user agent that never closes.
+    f'10.0.0.1 - - [03/Nov/2026:02:58:13 +0100] {PUT} "-" "{"a b " * (LONG_LINE_CHARACTERS // 4)}',
+    # Long runs of spaces and of unclosed brackets before the time.
+    "a b c" + " " * LONG_LINE_CHARACTERS + "d",
+    "a b c" + " [x" * (LONG_LINE_CHARACTERS // 3),
+]
+
+
+def test_combined_detection_long_lines_memory():
+    # Regression: a 5 MB quoted field made Python's re keep a backtracking
+    # entry per character, 2.5 GB in all.
+    combined = next(fmt for fmt in all_formats() if fmt.name == "combined")
+
+    for number, line in enumerate(LONG_LINES, start=1):
+        tracemalloc.start()
+        try:
+            combined.detect([line])
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 * 1024 * 1024, f"line {number}: {peak} bytes"
+
+
+def test_combined_detection_long_line_score():
+    combined = next(fmt for fmt in all_formats() if fmt.name == "combined")
+
+    assert combined.detect(LONG_LINES[:2]) == 0.9
+    assert combined.detect(LONG_LINES[2:]) == 0.0
+
+
+def test_combined_long_agent_loaded(load_text):
+    loaded = load_text(LONG_LINES[0] + "\n")
+
+    assert loaded.report.format == "combined"
+    assert loaded.line(1)["HttpUserAgent"] == "a" * LONG_LINE_CHARACTERS

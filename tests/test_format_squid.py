@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import datetime
 
 from proxyhunt.formats import all_formats
@@ -167,3 +168,94 @@ def test_squid_detection_clean_file():
 
     assert scores["squid"] == 0.95
     assert max(score for name, score in scores.items() if name != "squid") == 0.0
+
+
+NATIVE = "1700000000.123    150 192.0.2.10 TCP_MISS/200 5120 PUT http://x.test/a - HIER_DIRECT/203.0.113.5 text/plain"
+MIME_LINES = [
+    # 1: log_mime_hdrs as Squid writes it: CR and LF as \r and \n, "%", "[", "]" and non-ASCII bytes as %xx.
+    NATIVE + r" [Host: x.test\r\nUser-Agent: rclone/v1.68.2 %5bx%5d 100%25\r\nReferer: http://r.test/%e2%82%ac\r\n]"
+    r" [HTTP/1.1 200 OK\r\nServer: test\r\n]",
+    # 2: Squid built with OLD_LOG_MIME writes CR and LF as %0d%0a and escapes more characters.
+    NATIVE + " [Host: x.test%0d%0auser-agent: rclone/v1.68.2 %28linux%3b amd64%29%0d%0a] [HTTP/1.1 200 OK%0d%0a]",
+    # 3: no User-Agent request header, only one in the reply block.
+    NATIVE + r" [Host: x.test\r\n] [HTTP/1.1 200 OK\r\nUser-Agent: reply\r\n]",
+    # 4: an escaped backslash before "n" is no line break, so this X-Note header contains no User-Agent.
+    NATIVE + r" [X-Note: a\\nUser-Agent: fake\r\nUser-Agent: rclone/v1.68.2 \\ %ff\r\n] []",
+    # 5: empty header blocks.
+    NATIVE + " [] []",
+]
+
+
+def test_squid_mime_headers_agent(load_text):
+    # Regression: lines written with log_mime_hdrs on were read as carrying no user agent.
+    loaded = load_text("\n".join(MIME_LINES) + "\n", format_name="squid")
+
+    assert loaded.report.parsed == 5
+    assert loaded.line(1)["HttpUserAgent"] == "rclone/v1.68.2 [x] 100%"
+    assert loaded.line(1)["HttpReferrer"] == "http://r.test/€"
+    assert loaded.line(2)["HttpUserAgent"] == "rclone/v1.68.2 (linux; amd64)"
+    assert loaded.line(2)["HttpReferrer"] is None
+
+
+def test_squid_mime_headers_agent_absent(load_text):
+    loaded = load_text("\n".join(MIME_LINES) + "\n", format_name="squid")
+
+    assert loaded.line(3)["HttpUserAgent"] is None
+    assert loaded.line(5)["HttpUserAgent"] is None
+    assert loaded.line(5)["HttpContentType"] == "text/plain"
+
+
+def test_squid_mime_headers_escapes(load_text):
+    row = load_text("\n".join(MIME_LINES) + "\n", format_name="squid").line(4)
+
+    # The byte 0xFF is not UTF-8, so it becomes U+FFFD.
+    assert row["HttpUserAgent"] == "rclone/v1.68.2 \\ \ufffd"
+    assert row["RawEvent"] == MIME_LINES[3]
+
+
+def test_squid_mime_headers_not_ignored(load_text):
+    loaded = load_text("\n".join(MIME_LINES) + "\n", format_name="squid")
+
+    assert loaded.report.ignored_text_lines == 0
+    assert loaded.report.error is None
+
+
+def test_squid_appended_text_ignored(load_text):
+    # Regression: text appended by a customized logformat went unreported.
+    lines = [
+        NATIVE + ' "rclone/v1.68.2"',
+        NATIVE + " [Host: x.test\\r\\nUser-Agent: rclone/v1.68.2\\r\\n]",
+        NATIVE,
+    ]
+    loaded = load_text("\n".join(lines) + "\n")
+
+    assert loaded.report.format == "squid"
+    assert loaded.report.parsed == 3
+    assert loaded.report.ignored_text_lines == 2
+    # The meaning of appended text is unknown, so it is not taken for the user agent.
+    assert loaded.line(1)["HttpUserAgent"] is None
+    assert loaded.line(2)["HttpUserAgent"] is None
+    assert loaded.line(1)["Url"] == "http://x.test/a"
+
+
+def test_squid_file_without_ignored_text(load_text):
+    assert load_text(TEXT).report.ignored_text_lines == 0
+
+
+def test_squid_detection_long_lines_memory():
+    squid = next(fmt for fmt in all_formats() if fmt.name == "squid")
+    long_lines = [
+        NATIVE.replace("/a ", "/" + "a" * 5_000_000 + " "),
+        NATIVE + " [User-Agent: " + "a" * 5_000_000 + "] []",
+        " " * 5_000_000 + "x",
+    ]
+
+    for number, line in enumerate(long_lines, start=1):
+        tracemalloc.start()
+        try:
+            score = squid.detect([line])
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 * 1024 * 1024, f"line {number}: {peak} bytes"
+        assert score == (0.0 if number == 3 else 0.95), number

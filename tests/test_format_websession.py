@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 from datetime import datetime
 
-from proxyhunt.formats import all_formats
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proxyhunt.formats import all_formats, source
 
 JSON_LINES = [
     # 1: WebSession column names, numbers written as strings and provenance keys that must be ignored.
@@ -265,8 +271,9 @@ def test_csv_line_numbers(load_text):
     assert loaded.report.lines_read == 7
     assert loaded.report.parsed == 3
     assert loaded.report.rejected == 1
-    # The header row and the blank line.
-    assert loaded.report.skipped == 2
+    # The header row, the blank line and line 5, which continues the record of line 4.
+    assert loaded.report.skipped == 3
+    assert loaded.report.error is None
 
 
 def test_csv_raw_event_is_record(load_text):
@@ -363,7 +370,9 @@ def test_raw_data_line_numbers(load_text):
     assert loaded.report.lines_read == 8
     assert loaded.report.parsed == 3
     assert loaded.report.rejected == 3
-    assert loaded.report.skipped == 1
+    # The header row and line 7, which continues the record of line 6.
+    assert loaded.report.skipped == 2
+    assert loaded.report.error is None
 
 
 def test_raw_data_inner_line_rejected(load_text):
@@ -392,3 +401,127 @@ def test_raw_data_combined_escapes(load_text):
     assert loaded.report.format == "csv+combined"
     assert row["HttpUserAgent"] == 'say "hi"'
     assert row["RawEvent"] == inner
+
+
+def test_csv_multiline_record_accounted(load_text):
+    # Regression: the continuation line was counted nowhere, so the loader
+    # reported that the csv parser neither parsed, rejected nor skipped it.
+    loaded = load_text('SrcIpAddr,HttpUserAgent\n10.0.0.1,"rclone/v1.68.2\nsecond line"\n', name="multi.csv")
+    row = loaded.line(2)
+
+    assert row["HttpUserAgent"] == "rclone/v1.68.2\nsecond line"
+    assert row["SrcIpAddr"] == "10.0.0.1"
+    assert loaded.report.lines_read == 3
+    assert loaded.report.parsed == 1
+    assert loaded.report.rejected == 0
+    # The header row and the continuation line.
+    assert loaded.report.skipped == 2
+    assert loaded.report.error is None
+
+
+def test_csv_multiline_record_crlf(load_text):
+    loaded = load_text('SrcIpAddr,HttpUserAgent\r\n10.0.0.1,"rclone/v1.68.2\r\nsecond line"\r\n', name="crlf.csv")
+    row = loaded.line(2)
+
+    assert row["HttpUserAgent"] == "rclone/v1.68.2\nsecond line"
+    assert row["RawEvent"] == '10.0.0.1,"rclone/v1.68.2\nsecond line"'
+    assert loaded.report.skipped == 2
+    assert loaded.report.error is None
+
+
+def test_csv_blank_lines_inside_quoted_field(load_text):
+    # Regression: blank lines inside a quoted field were dropped from its value.
+    text = 'SrcIpAddr,HttpUserAgent\n\n10.0.0.1,"first\n\n   \nlast"\n\n10.0.0.2,b\n'
+    loaded = load_text(text, name="blank.csv")
+
+    assert loaded.line_numbers == [3, 8]
+    assert loaded.line(3)["HttpUserAgent"] == "first\n\n   \nlast"
+    assert loaded.line(8)["HttpUserAgent"] == "b"
+    assert loaded.report.lines_read == 8
+    assert loaded.report.parsed == 2
+    # The header row, the blank lines 2 and 7, and the continuation lines 4 to 6.
+    assert loaded.report.skipped == 6
+    assert loaded.report.error is None
+
+
+def test_csv_text_after_closing_quote(load_text):
+    # Regression: the text after the closing quote was lost, giving "rclone".
+    text = 'SrcIpAddr,HttpUserAgent,HttpReferrer\n10.0.0.1,"rclone"x,"a"b"c\n10.0.0.2,"x""y" z,"""q"""\n'
+    loaded = load_text(text, name="stray.csv")
+
+    assert loaded.line(2)["HttpUserAgent"] == "rclonex"
+    assert loaded.line(2)["HttpReferrer"] == 'ab"c'
+    assert loaded.line(3)["HttpUserAgent"] == 'x"y z'
+    assert loaded.line(3)["HttpReferrer"] == '"q"'
+
+
+def test_csv_odd_quotes_in_unquoted_field(load_text):
+    # Regression: an odd number of quotes inside an unquoted field opened a
+    # multi-line record, as if the field were quoted.
+    text = 'SrcIpAddr,HttpUserAgent\n10.0.0.1,TV 55" screen\n10.0.0.2,b\n10.0.0.3, "c,d\n'
+    loaded = load_text(text, name="odd.csv")
+
+    assert loaded.line_numbers == [2, 3]
+    assert loaded.line(2)["HttpUserAgent"] == 'TV 55" screen'
+    assert loaded.line(3)["HttpUserAgent"] == "b"
+    # A quote after a space starts no quoted field, so line 4 has three fields.
+    assert loaded.rejects == [(4, "has 3 CSV fields but the header row names 2", '10.0.0.3, "c,d')]
+
+
+def test_csv_empty_first_field(load_text):
+    # Regression: after the empty first field, the split skipped the next
+    # delimiter and lost a field, so the record was rejected.
+    loaded = load_text('SrcIpAddr,HttpUserAgent,HttpReferrer\n,rclone/v1.68.2,-\n,"",""\n', name="empty.csv")
+
+    assert loaded.report.rejected == 0
+    assert loaded.line(2)["SrcIpAddr"] is None
+    assert loaded.line(2)["HttpUserAgent"] == "rclone/v1.68.2"
+    assert loaded.line(3)["HttpUserAgent"] is None
+
+
+def test_csv_multiline_record_across_batches(load_text, monkeypatch):
+    monkeypatch.setattr(source, "BATCH_BYTES", 64)
+    records = [f'10.0.0.{number},"agent {number}\n\nline {"x" * number}\n"' for number in range(1, 11)]
+    text = "SrcIpAddr,HttpUserAgent\n" + "\n".join(records) + "\n"
+    loaded = load_text(text, name="batches.csv")
+
+    assert loaded.report.parsed == 10
+    assert loaded.line_numbers == list(range(2, 42, 4))
+    for number, row in enumerate(loaded.rows, start=1):
+        assert row["HttpUserAgent"] == f"agent {number}\n\nline {'x' * number}\n"
+    assert loaded.report.skipped == 1 + 3 * 10
+    assert loaded.report.error is None
+
+
+_CSV_COLUMNS = ["SrcIpAddr", "HttpUserAgent", "HttpReferrer"]
+_CSV_TEXT = st.text(alphabet='ab ,"\n', max_size=8)
+
+
+@st.composite
+def _csv_fields(draw) -> str:
+    """Draw the text of one CSV field: quoted, quoted with text after the quote, or unquoted with stray quotes."""
+    kind = draw(st.sampled_from(["quoted", "quoted_tail", "unquoted"]))
+    if kind == "unquoted":
+        text = draw(st.text(alphabet='ab -"', max_size=6))
+        return text if not text.startswith('"') else "a" + text
+    quoted = '"' + draw(_CSV_TEXT).replace('"', '""') + '"'
+    if kind == "quoted":
+        return quoted
+    return quoted + draw(st.text(alphabet='ab "', min_size=1, max_size=4).filter(lambda tail: tail[0] != '"'))
+
+
+# Each example gets its own file, because the files of one test share one database.
+_oracle_file_numbers = itertools.count(1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(records=st.lists(st.lists(_csv_fields(), min_size=3, max_size=3), min_size=1, max_size=5))
+def test_csv_agrees_with_csv_module(load_text, records):
+    text = ",".join(_CSV_COLUMNS) + "\n" + "".join(",".join(fields) + "\n" for fields in records)
+    expected = list(csv.reader(io.StringIO(text, newline="")))[1:]
+    loaded = load_text(text, name=f"oracle-{next(_oracle_file_numbers)}.csv")
+
+    parsed = [[row[column] for column in _CSV_COLUMNS] for row in loaded.rows]
+    assert parsed == [[None if value in ("", "-") else value for value in fields] for fields in expected]
+    assert loaded.report.rejected == 0
+    assert loaded.report.error is None

@@ -4,9 +4,12 @@ Common: ``host ident authuser [time] "request" status bytes``. Combined adds
 ``"referer" "user-agent"``. Apache's ``vhost_combined`` (the format of Debian's
 other_vhosts_access.log) starts with ``servername:port``. It fills DstHostname
 and DstPortNumber only when the request target names no host, because for a
-forward proxy the server name is the proxy itself. Squid's ``combined`` logformat appends
-``code:hierarchy``, and some exports append more fields. Text after the
-combined fields is kept in RawEvent only.
+forward proxy the server name is the proxy itself. Squid's ``common`` and
+``combined`` logformats append ``code:hierarchy`` (``TCP_MISS:HIER_DIRECT``).
+Other text after the last field, such as a field added to a custom log format,
+is kept in RawEvent only and reported as ignored text. A line whose text after
+the byte count starts with a quote but is not two quoted strings is rejected,
+because the end of its user agent is unknown.
 
 Quoted fields are unescaped. Apache httpd (``ap_escape_logitem``) writes ``\\"``
 and ``\\\\``, C escapes such as ``\\t`` for whitespace and ``\\xHH`` for other
@@ -24,25 +27,65 @@ import re
 import duckdb
 
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
+from proxyhunt.formats.sql import quote_literal
 
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
-# The optional servername:port of vhost_combined. It is taken only when three
-# more fields follow before the time, so an IPv6 client such as 2001:db8::1
-# stays the client.
-_COMMON = (
-    r"^(?:(\S+):(\d+)\s+)?(\S+)\s+(\S+)\s+(.+?)\s+\[([^\]]+)\]\s+" + _QUOTED + r"\s+(\d{3}|-)\s+(\d+|-)"
-)
-_LINE = _COMMON + r"(?:\s+" + _QUOTED + r"\s+" + _QUOTED + r")?(?:\s+(.*))?$"
-# The same line with the referer and user-agent fields required, to tell an
-# empty header ("") from a line in the common format that has no such fields.
-_COMBINED = _COMMON + r"\s+" + _QUOTED + r"\s+" + _QUOTED + r"(?:\s+(.*))?$"
+
+def _quoted(possessive: bool) -> str:
+    """Return the pattern of a quoted field, with its text in a group.
+
+    RE2, which DuckDB uses, has no possessive quantifiers. Python's ``re`` needs
+    them, because it otherwise keeps a backtracking entry per character of the
+    field: a 5 MB user agent then takes more than 2 GB of memory.
+    """
+    if possessive:
+        return r'"((?:[^"\\]++|\\.)*+)"'
+    return r'"((?:[^"\\]|\\.)*)"'
+
+
+def _line_pattern(possessive: bool) -> str:
+    """Return the pattern of a common or combined line, for DuckDB or, with ``possessive``, for Python.
+
+    The optional servername:port of vhost_combined is taken only when three
+    more fields follow before the time, so an IPv6 client such as 2001:db8::1
+    stays the client. The user field ends at a character that is not
+    whitespace and the time contains no bracket. Both rules keep Python's
+    backtracking linear on long runs of spaces or brackets.
+
+    The referer and user agent are optional, to read the common format. The
+    group before the referer captures the whitespace in front of it, so it is
+    empty exactly when the two quoted fields are absent. The whitespace before
+    any further text is captured too, so that text glued to the last field
+    can be rejected.
+    """
+    quoted = _quoted(possessive)
+    space = r"\s++" if possessive else r"\s+"
+    time_text = r"[^\[\]]++" if possessive else r"[^\[\]]+"
+    common = (
+        r"^(?:(\S+):(\d+)\s+)?(\S+)\s+(\S+)\s+(.*?\S)" + space + r"\[(" + time_text + r")\]\s+"
+        + quoted + r"\s+(\d{3}|-)\s+(\d+|-)"
+    )
+    return common + r"(?:(\s+)" + quoted + r"\s+" + quoted + r")?(\s*)(.*)$"
+
+
+_LINE = _line_pattern(possessive=False)
 _FIELDS = [
-    "vhost", "port", "client", "ident", "user", "time", "request", "status", "bytes", "referrer", "agent", "extra",
+    "vhost", "port", "client", "ident", "user", "time", "request", "status", "bytes",
+    "referrer_space", "referrer", "agent", "extra_space", "extra",
 ]
+_DETECT = re.compile(_line_pattern(possessive=True), re.ASCII)
+# Squid's common and combined logformats end with %Ss:%Sh, such as TCP_MISS:HIER_DIRECT.
+_SQUID_SUFFIX = r"[A-Z][A-Z0-9_]*:[A-Z][A-Z0-9_]*"
+_NOT_A_LINE = (
+    'not a common or combined log line: expected host ident user [time] "request" status bytes, '
+    'optionally followed by "referer" "user-agent"'
+)
+_NOT_TWO_QUOTED = (
+    "the referer and user-agent fields are not two quoted strings: expected "
+    '"referer" "user-agent" after the byte count, with any quote inside a field escaped as \\" or \\x22'
+)
 # Method, request target and version. The target may contain spaces: servers log
 # a malformed request line such as "GET /a b HTTP/1.1" as it was received.
 _REQUEST = r"^(\S+)\s+(.+?)(?:\s+HTTP/(\S+))?$"
-_DETECT = re.compile(_LINE)
 
 _ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{2}|[\\"bfnrtv])')
 _C_ESCAPES = {b"\\": b"\\", b'"': b'"', b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
@@ -73,6 +116,17 @@ def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
+def _is_accepted(line: str) -> bool:
+    """Return True when the SELECT of CombinedLog would parse ``line``. The checks mirror its ``_reject`` column."""
+    match = _DETECT.match(line)
+    if match is None:
+        return False
+    fields = dict(zip(_FIELDS, match.groups(default="")))
+    if not fields["referrer_space"] and fields["extra"].startswith('"'):
+        return False
+    return not (fields["extra"] and not fields["extra_space"])
+
+
 class CombinedLog(LineFormat):
     """Common and combined log format (Apache httpd, nginx, Squid ``combined``)."""
 
@@ -86,26 +140,31 @@ class CombinedLog(LineFormat):
     vendor = None
 
     def detect(self, sample: list[str]) -> float:
-        ratio = match_ratio(non_blank(sample), lambda line: bool(_DETECT.match(line)))
+        ratio = match_ratio(non_blank(sample), _is_accepted)
         return 0.9 * ratio
 
     def prepare(self, connection: duckdb.DuckDBPyConnection) -> None:
         register_functions(connection)
 
     def select_sql(self) -> str:
-        # Each regular expression runs once per line: a line that does not match
-        # gives empty strings in every group, and the time group is never empty
-        # on a match. The stricter combined pattern runs only for lines whose
-        # referer and user agent are both empty, to tell "" from a common-format line.
+        # The line pattern runs once per line. A line that does not match gives
+        # empty strings in every group, and the time group is never empty on a
+        # match. The checks for rejection and ignored text read only its groups.
+        # The Squid suffix pattern runs only on lines with text after the last field.
         names = ", ".join(f"'{name}'" for name in _FIELDS)
-        has_agent = f"(f.agent <> '' OR f.referrer <> '' OR regexp_matches(RawEvent, '{_COMBINED}'))"
+        has_agent = "f.referrer_space <> ''"
         return f"""
         SELECT
             SourceLine,
             RawEvent,
-            CASE WHEN f.time = ''
-                 THEN 'not a common or combined log line: expected host ident user [time] "request" status bytes, '
-                      || 'optionally followed by "referer" "user-agent"' END AS _reject,
+            CASE WHEN f.time = '' THEN {quote_literal(_NOT_A_LINE)}
+                 WHEN f.referrer_space = '' AND starts_with(f.extra, '"') THEN {quote_literal(_NOT_TWO_QUOTED)}
+                 WHEN f.extra <> '' AND f.extra_space = '' AND {has_agent} THEN {quote_literal(_NOT_TWO_QUOTED)}
+                 WHEN f.extra <> '' AND f.extra_space = '' THEN {quote_literal(_NOT_A_LINE)}
+            END AS _reject,
+            CASE WHEN f.extra = '' THEN NULL
+                 WHEN regexp_full_match(f.extra, '{_SQUID_SUFFIX}') THEN NULL
+                 ELSE f.extra END AS _ignored_text,
             CAST(try_strptime(f.time, '%d/%b/%Y:%H:%M:%S %z') AS TIMESTAMP) AS TimeGenerated,
             f.time AS _raw_TimeGenerated,
             ph_dash(f.client) AS SrcIpAddr,

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Iterator
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -154,14 +155,73 @@ def _sniff_delimiter(header: str) -> str:
     return max(counts, key=lambda delimiter: counts[delimiter])
 
 
+class _CsvDialect:
+    """RE2 patterns that read CSV as Python's csv module does with its default dialect.
+
+    A field that starts with a quote is quoted: ``""`` inside it stands for one
+    quote, and it ends at the first other quote. Text between that quote and
+    the next delimiter is appended to the value as it is. Any other field is
+    unquoted and runs to the next delimiter, keeping its quotes as text.
+    """
+
+    def __init__(self, delimiter: str) -> None:
+        escaped = "\\t" if delimiter == "\t" else "\\" + delimiter
+        body = '(?:[^"]|"")*'
+        # The text after a closing quote. It cannot start with a quote, which
+        # would make the two quotes one escaped quote.
+        after_close = f'(?:[^"{escaped}][^{escaped}]*)?'
+        field = f'(?:"{body}"{after_close}|[^"{escaped}][^{escaped}]*|)'
+        # Matches a line that starts a record and ends inside a quoted field.
+        self.opens_record = f'^(?:{field}{escaped})*"{body}$'
+        # Matches a line that starts inside a quoted field and ends inside the same or a later one.
+        self.stays_open = f'^{body}(?:"{after_close}(?:{escaped}{field})*{escaped}"{body})?$'
+        # One field with the delimiter before it. A record is matched with a
+        # delimiter put in front, so that no match is empty: after an empty
+        # match at the start, regexp_extract_all would skip the next delimiter.
+        self.field = f'{escaped}("{body}"{after_close}|[^{escaped}]*)'
+
+
+# A quoted field as the split yields it, with the quoted text and the text after the closing quote.
+_QUOTED_FIELD = '(?s)^"((?:[^"]|"")*)"(.*)$'
+
+
+def _unquote_sql(field: str) -> str:
+    """Return the SQL for the value of one split CSV field.
+
+    The common case, a quoted field with nothing after its closing quote,
+    needs no regular expression.
+    """
+    inner = f"{field}[2:-2]"
+    return (
+        f"CASE WHEN NOT starts_with({field}, '\"') THEN {field} "
+        f"WHEN len({field}) >= 2 AND ends_with({field}, '\"') AND NOT contains(replace({inner}, '\"\"', ''), '\"') "
+        f"THEN replace({inner}, '\"\"', '\"') "
+        f"WHEN regexp_matches({field}, '{_QUOTED_FIELD}') "
+        f"THEN replace(regexp_extract({field}, '{_QUOTED_FIELD}', 1), '\"\"', '\"') "
+        f"|| regexp_extract({field}, '{_QUOTED_FIELD}', 2) "
+        f"ELSE {field} END"
+    )
+
+
+def _first_non_blank(lines: pa.ChunkedArray) -> str | None:
+    non_blank_lines = lines.filter(pc.invert(pc.equal(pc.utf8_trim_whitespace(lines), "")))
+    return non_blank_lines[0].as_py() if len(non_blank_lines) else None
+
+
 class _CsvParser(LineParser):
-    """Joins CSV records that span lines, reads the header row, then parses by position."""
+    """Joins CSV records that span lines, reads the header row, then parses by position.
+
+    A record keeps the number of its first line, and its later lines are
+    counted as skipped. Blank lines outside quoted fields are skipped too, so
+    parsed + rejected + skipped is the number of lines read.
+    """
 
     def __init__(self, inner_formats: Callable[[], list[LineFormat]]) -> None:
         super().__init__(select_sql="")
         self._inner_formats = inner_formats
         self.header: list[str] | None = None
         self.delimiter = ","
+        self.dialect: _CsvDialect | None = None
         self.carry: pa.Table | None = None
         self.inner_parser: LineParser | None = None
         self.inner_name: str | None = None
@@ -170,17 +230,22 @@ class _CsvParser(LineParser):
         if self.carry is not None:
             table = pa.concat_tables([self.carry, table])
             self.carry = None
-        table = self._drop_blank(table)
-        if not table.num_rows:
-            return
+        if self.dialect is None:
+            # The delimiter is needed to join records, so it is sniffed from
+            # the first line of the header row.
+            first = _first_non_blank(table["RawEvent"])
+            if first is None:
+                self.skipped_lines += table.num_rows
+                return
+            self.delimiter = _sniff_delimiter(first)
+            self.dialect = _CsvDialect(self.delimiter)
 
         records = self._join_records(table, connection)
-        if records is None or not records.num_rows:
+        if not records.num_rows:
             return
 
         if self.header is None:
             first = records["RawEvent"][0].as_py()
-            self.delimiter = _sniff_delimiter(first)
             self.header = next(csv.reader([first], delimiter=self.delimiter))
             self.skipped_lines += 1
             records = records.slice(1)
@@ -204,27 +269,65 @@ class _CsvParser(LineParser):
         )
         yield held, f"SELECT SourceLine, RawEvent, {reason} AS _reject FROM lines"
 
-    def _join_records(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> pa.Table | None:
-        """Return one row per CSV record; a record that is still open waits for the next batch."""
-        quotes = pc.count_substring(table["RawEvent"], '"')
-        odd = pc.bit_wise_and(quotes, 1)
-        parity = pc.bit_wise_and(pc.cumulative_sum(odd), 1)
-        if not (pc.sum(odd).as_py() or 0):
+    def _continuation_lines(self, lines: pa.ChunkedArray) -> tuple[np.ndarray | None, int | None]:
+        """Find the lines that continue a record begun on an earlier line.
+
+        Returns a mask of those lines, or None when every line starts a record,
+        and the index of the first line of a record still open at the end of
+        ``lines``, or None. Regular expressions classify every line, so Python
+        loops only once per record that spans lines.
+        """
+        assert self.dialect is not None
+        opens = pc.match_substring_regex(lines, self.dialect.opens_record).to_numpy()
+        open_rows = np.flatnonzero(opens)
+        if not len(open_rows):
+            return None, None
+        stays_open = pc.match_substring_regex(lines, self.dialect.stays_open).to_numpy()
+        close_rows = np.flatnonzero(~stays_open)
+
+        continuation = np.zeros(len(lines), dtype=bool)
+        position = 0
+        while True:
+            next_open = np.searchsorted(open_rows, position)
+            if next_open == len(open_rows):
+                return continuation, None
+            start = int(open_rows[next_open])
+            next_close = np.searchsorted(close_rows, start + 1)
+            if next_close == len(close_rows):
+                continuation[start + 1 :] = True
+                return continuation, start
+            end = int(close_rows[next_close])
+            continuation[start + 1 : end + 1] = True
+            position = end + 1
+
+    def _join_records(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> pa.Table:
+        """Return one row per CSV record, leaving out blank lines between records.
+
+        Lines inside a quoted field are joined with LF, whatever the file's line
+        endings, and blank ones are kept. A record still open at the end of the
+        batch waits in ``carry`` for the next batch.
+        """
+        continuation, open_start = self._continuation_lines(table["RawEvent"])
+        if open_start is not None:
+            # NOTE: a quote that never closes keeps the rest of the file here,
+            # in memory, until finish() rejects those lines.
+            self.carry = table.slice(open_start)
+            table = table.slice(0, open_start)
+            continuation = continuation[:open_start]
+
+        blank = pc.equal(pc.utf8_trim_whitespace(table["RawEvent"]), "").to_numpy()
+        if continuation is not None:
+            blank &= ~continuation
+        if blank.any():
+            self.skipped_lines += int(blank.sum())
+            table = table.filter(pa.array(~blank))
+            if continuation is not None:
+                continuation = continuation[~blank]
+        if continuation is None or not continuation.any():
             return table
 
-        # A line starts a record when the quotes before it are balanced.
-        ends_open = parity[-1].as_py() == 1
-        before = pc.subtract(parity, odd)
-        starts = pc.equal(pc.bit_wise_and(pc.abs(before), 1), 0)
-        record_ids = pc.cumulative_sum(pc.cast(starts, pa.int64()))
-        if ends_open:
-            last_start = pc.indices_nonzero(starts)[-1].as_py()
-            self.carry = table.slice(last_start)
-            table = table.slice(0, last_start)
-            record_ids = record_ids.slice(0, last_start)
-            if not table.num_rows:
-                return None
-
+        self.skipped_lines += int(continuation.sum())
+        record_ids = pa.array(np.cumsum(~continuation))
         grouped = table.append_column("record", record_ids)
         connection.register("ph_csv_lines", grouped)
         try:
@@ -237,19 +340,11 @@ class _CsvParser(LineParser):
             connection.unregister("ph_csv_lines")
 
     def _split_sql(self) -> str:
-        """Return SQL that splits RawEvent into the unquoted list ``f`` of CSV fields.
-
-        A field that starts with a quote runs to the matching closing quote, with
-        ``""`` standing for one quote. Any other field runs to the next delimiter
-        and keeps the quotes inside it, as Python's csv module reads it.
-        """
-        escaped = "\\t" if self.delimiter == "\t" else "\\" + self.delimiter
-        pattern = quote_literal(f'(?:^|{escaped})("(?:[^"]|"")*"|[^{escaped}]*)')
-        return (
-            f"list_transform(regexp_extract_all(RawEvent, {pattern}, 1), "
-            "lambda x: CASE WHEN len(x) >= 2 AND starts_with(x, '\"') AND ends_with(x, '\"') "
-            "THEN replace(x[2:-2], '\"\"', '\"') ELSE x END) AS f"
-        )
+        """Return SQL that splits RawEvent into the list ``f`` of CSV field values, as Python's csv module reads them."""
+        assert self.dialect is not None
+        record = f"{quote_literal(self.delimiter)} || RawEvent"
+        pattern = quote_literal(self.dialect.field)
+        return f"list_transform(regexp_extract_all({record}, {pattern}, 1), lambda x: {_unquote_sql('x')}) AS f"
 
     def _field_count_reject(self) -> str:
         """Return the SQL reason for a record whose field count differs from the header row, else NULL."""
