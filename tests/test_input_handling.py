@@ -8,10 +8,20 @@ gzip, bz2 and lzma modules and with zstandard.
 from __future__ import annotations
 
 import bz2
+import glob
 import gzip
+import logging
 import lzma
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +31,8 @@ import zstandard
 
 from proxyhunt.formats import format_names
 from proxyhunt.formats import source
+from proxyhunt.formats.base import LineFormat
+from proxyhunt.formats.detect import score_formats
 from proxyhunt.formats.loader import FileReport, Loader, expand_paths
 from proxyhunt.formats.source import LineReader, sniff_compression, split_lines
 from proxyhunt.hunt import hunt
@@ -233,6 +245,8 @@ def test_truncated_gzip_rejects_cut_off_line(tmp_path):
     assert report.parsed == 49
     assert report.rejected == 1
     assert_every_line_counted(report)
+    # Truncation stops the data exactly at the damage, so no kept line is suspect.
+    assert report.suspect_lines is None
     assert "kept the 49 complete lines before the damage" in report.error
     assert "rejected the incomplete line 50" in report.error
     [(line, reason, text)] = rejects(connection)
@@ -259,6 +273,83 @@ def test_corrupt_gzip_keeps_lines_before_damage(tmp_path):
     assert report.parsed > 5000
     urls = column(connection, "Url")
     assert all(urls[number] == f"/item/{number}" for number in range(1, 5001))
+
+
+def test_gzip_bit_flip_marks_suspect_lines(tmp_path):
+    # zlib notices a flipped bit only where the garbled deflate data becomes
+    # invalid, or at the member's checksum, so any kept line may be garbled.
+    compressed = bytearray(gzip.compress(combined_text(20_000)))
+    compressed[len(compressed) * 45 // 100] ^= 0x01
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(bytes(compressed))
+
+    report, _ = load(path)
+
+    assert report.error is not None
+    assert "the gzip data is corrupt" in report.error
+    assert "before the damage" not in report.error
+    assert "may be garbled" in report.error
+    assert report.lines_read > 1000
+    assert report.suspect_lines == (1, report.lines_read)
+    assert "kept lines 1 to " in report.error
+    assert_every_line_counted(report)
+
+
+@pytest.mark.parametrize(
+    ("trailer_offset", "zlib_message"),
+    [(-8, "incorrect data check"), (-4, "incorrect length check")],
+)
+def test_gzip_trailer_error_keeps_every_line(tmp_path, trailer_offset, zlib_message):
+    # The gzip trailer is the CRC-32 of the data, then its length. Damage in
+    # either fails only after the last line was decoded.
+    compressed = bytearray(gzip.compress(combined_text(20_000)))
+    compressed[trailer_offset] ^= 0x01
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(bytes(compressed))
+
+    report, connection = load(path)
+
+    assert zlib_message in report.error
+    assert "before the damage" not in report.error
+    assert "kept lines 1 to 20000, but they came from the damaged gzip member and may be garbled" in report.error
+    assert report.suspect_lines == (1, 20_000)
+    assert report.parsed == 20_000
+    assert column(connection, "DstBytes") == {number: number for number in range(1, 20_001)}
+
+
+def test_damaged_second_gzip_member_suspect_from_its_start(tmp_path):
+    # The second member starts inside line 101, so that line is the first suspect one.
+    data = combined_text(200)
+    split = data.index(b"/item/101 ")
+    second = bytearray(gzip.compress(data[split:]))
+    second[-8] ^= 0x01
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(gzip.compress(data[:split]) + bytes(second))
+
+    report, _ = load(path)
+
+    assert "incorrect data check" in report.error
+    assert report.suspect_lines == (101, 200)
+    assert "kept lines 101 to 200" in report.error
+    assert report.parsed == 200
+
+
+@pytest.mark.parametrize("compression", ["bzip2", "xz", "zstd"])
+def test_corrupt_archive_marks_suspect_lines(tmp_path, compression):
+    compressors = {**COMPRESSORS, "zstd": lambda data: zstandard.ZstdCompressor(write_checksum=True).compress(data)}
+    compressed = bytearray(compressors[compression](combined_text(300_000)))
+    middle = len(compressed) // 2
+    compressed[middle : middle + 1000] = b"\xff" * 1000
+    path = tmp_path / "access"
+    path.write_bytes(bytes(compressed))
+
+    report, _ = load(path)
+
+    assert f"the {compression} data is corrupt" in report.error
+    assert "before the damage" not in report.error
+    assert report.lines_read > 1000
+    assert report.suspect_lines == (1, report.lines_read)
+    assert_every_line_counted(report)
 
 
 def test_empty_gzip_member(tmp_path):
@@ -328,6 +419,44 @@ def test_zeek_tsv_with_crlf(tmp_path):
     assert column(connection, "HttpUserAgent") == {len(header.splitlines()) + 1: "curl/8.5.0"}
 
 
+def test_cr_line_endings(tmp_path):
+    # Classic Mac OS ends lines with a lone CR.
+    path = tmp_path / "access.log"
+    path.write_bytes(combined_text(3).replace(b"\n", b"\r"))
+
+    report, connection = load(path)
+
+    assert report.lines_read == 3
+    assert report.parsed == 3
+    assert column(connection, "Url") == {1: "/item/1", 2: "/item/2", 3: "/item/3"}
+    assert all("\r" not in raw for raw in column(connection, "RawEvent").values())
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSORS))
+def test_cr_line_endings_compressed_small_reads(tmp_path, compression):
+    data = combined_text(50)
+    path = tmp_path / "access"
+    path.write_bytes(COMPRESSORS[compression](data.replace(b"\n", b"\r")))
+
+    reader = LineReader(path, batch_bytes=300, read_size=17)
+
+    assert read_all(reader) == data.decode().splitlines()
+    assert reader.cr_line_endings
+
+
+def test_lone_cr_inside_lf_file_kept(tmp_path):
+    # A file with LF line endings keeps a lone CR inside a line as text.
+    lines = [combined_line(1), combined_line(2, agent="odd\ragent"), combined_line(3)]
+    path = tmp_path / "access.log"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+
+    report, connection = load(path)
+
+    assert report.lines_read == 3
+    assert report.parsed == 3
+    assert column(connection, "HttpUserAgent")[2] == "odd\ragent"
+
+
 def test_file_without_final_newline(tmp_path):
     path = tmp_path / "access.log"
     path.write_bytes(combined_text(3).rstrip(b"\n"))
@@ -379,6 +508,25 @@ def test_one_megabyte_first_line(tmp_path):
     assert report.format == "combined"
     assert report.parsed == 2
     assert column(connection, "Url")[1] == long_path
+
+
+def test_first_line_over_detection_limit(tmp_path):
+    # The limit is checked after each read, so the line exceeds it by more than one read.
+    long_path = "/" + "x" * (source.SAMPLE_MAX_LINE_BYTES + 2 * source.SAMPLE_READ_SIZE)
+    lines = [combined_line(1).replace("/item/1", long_path), combined_line(2)]
+    path = tmp_path / "access.log"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+
+    detected, _ = load(path)
+    forced, connection = load(path, format_name="combined")
+
+    assert detected.error is not None
+    assert "line 1" in detected.error
+    assert "longer than the detection limit of 8 MiB" in detected.error
+    assert "--format" in detected.error
+    assert forced.error is None
+    assert forced.parsed == 2
+    assert column(connection, "Url") == {1: long_path, 2: "/item/2"}
 
 
 def test_nul_byte_inside_line(tmp_path):
@@ -495,6 +643,119 @@ def test_missing_path_reported(tmp_path):
     assert reports[str(present)].parsed == 2
 
 
+def test_symlink_loop_read_once(tmp_path):
+    # mkdir d; cp a.log d/; ln -s . d/loop
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.log").write_bytes(combined_text(1))
+    (tmp_path / "d" / "loop").symlink_to(".")
+
+    from_glob, glob_problems = expand_paths([str(tmp_path / "d" / "**" / "*.log")])
+    from_directory, directory_problems = expand_paths([str(tmp_path / "d")])
+
+    assert from_glob == [str(tmp_path / "d" / "a.log")]
+    assert glob_problems == []
+    assert from_directory == [str(tmp_path / "d" / "a.log")]
+    assert directory_problems == []
+
+
+def test_same_file_under_other_names_listed_once(tmp_path):
+    (tmp_path / "logs").mkdir()
+    original = tmp_path / "logs" / "access.log"
+    original.write_bytes(combined_text(1))
+    (tmp_path / "logs" / "current.log").symlink_to("access.log")
+    os.link(original, tmp_path / "hardlink.log")
+    (tmp_path / "latest").symlink_to("logs")
+
+    files, problems = expand_paths(
+        [str(tmp_path / "hardlink.log"), str(tmp_path / "logs"), str(tmp_path / "latest" / "*.log")]
+    )
+
+    assert problems == []
+    assert files == [str(tmp_path / "hardlink.log")]
+
+
+def test_symlinked_directory_followed(tmp_path):
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "old.log").write_bytes(combined_text(1))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "new.log").write_bytes(combined_text(1))
+    (tmp_path / "logs" / "archive").symlink_to(tmp_path / "archive")
+
+    files, problems = expand_paths([str(tmp_path / "logs")])
+
+    assert problems == []
+    assert files == [str(tmp_path / "logs" / "archive" / "old.log"), str(tmp_path / "logs" / "new.log")]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["squid/access.log*", "*/access.log.?", "**/*.log", "squid/**", "**/old", "s[q]uid/*/access*", "*", "**"],
+)
+def test_glob_matches_like_glob_module(tmp_path, monkeypatch, pattern):
+    # Without links, expansion matches glob.glob(recursive=True) followed by a
+    # recursive read of each matched directory, for relative and absolute patterns.
+    (tmp_path / "squid" / "old").mkdir(parents=True)
+    (tmp_path / "squid" / ".hidden").mkdir()
+    (tmp_path / "zeek").mkdir()
+    for name in [
+        "squid/access.log",
+        "squid/access.log.1",
+        "squid/cache.log",
+        "squid/.access.log",
+        "squid/old/access.log.9",
+        "squid/.hidden/access.log",
+        "zeek/http.log",
+        "top.log",
+    ]:
+        (tmp_path / name).write_bytes(combined_text(1))
+    monkeypatch.chdir(tmp_path)
+
+    for prefix in ["", str(tmp_path) + os.sep]:
+        expected = []
+        for match in sorted(glob.glob(prefix + pattern, recursive=True)):
+            if os.path.isdir(match):
+                expected.extend(sorted(str(path) for path in Path(match).rglob("*") if _visible_file(path, match)))
+            else:
+                expected.append(match)
+        files, problems = expand_paths([prefix + pattern])
+
+        assert problems == []
+        assert sorted(files) == sorted({os.path.normpath(path) for path in expected}), prefix + pattern
+
+
+def _visible_file(path: Path, root: str) -> bool:
+    relative = path.relative_to(root)
+    return path.is_file() and not any(part.startswith(".") for part in relative.parts)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and searches directories whatever their mode")
+def test_unreadable_directory_reported(tmp_path, monkeypatch):
+    (tmp_path / "perm" / "locked").mkdir(parents=True)
+    (tmp_path / "perm" / "open").mkdir()
+    (tmp_path / "perm" / "locked" / "in.log").write_bytes(combined_text(1))
+    (tmp_path / "perm" / "open" / "a.log").write_bytes(combined_text(1))
+    locked = tmp_path / "perm" / "locked"
+    locked.chmod(0)
+    monkeypatch.chdir(tmp_path)
+    try:
+        cases = {
+            "perm/": ("perm/locked", "permission denied: the directory cannot be listed"),
+            "perm/locked": ("perm/locked", "permission denied: the directory cannot be listed"),
+            "perm/locked/in.log": (
+                "perm/locked/in.log",
+                "permission denied: the directory perm/locked cannot be searched",
+            ),
+            "perm/**/*.log": ("perm/locked", "permission denied: the directory cannot be listed"),
+        }
+        for argument, (reported_path, message) in cases.items():
+            _, problems = expand_paths([argument])
+
+            assert [problem.path for problem in problems] == [reported_path], argument
+            assert problems[0].error.startswith(message), argument
+    finally:
+        locked.chmod(0o755)
+
+
 def test_loader_reports_missing_file(tmp_path):
     report, _ = load(tmp_path / "nope.log")
 
@@ -550,6 +811,32 @@ def test_forced_format_never_raises(tmp_path):
 
         accounted = report.parsed + report.rejected + report.skipped == report.lines_read
         assert report.error is not None or accounted, f"format {name}"
+
+
+class FailingDetector(LineFormat):
+    """A format whose detector raises, as a defect in one format module would."""
+
+    name = "failing"
+    title = "Failing detector"
+
+    def detect(self, sample: list[str]) -> float:
+        raise ValueError("detector defect")
+
+    def select_sql(self) -> str:
+        return "SELECT SourceLine, RawEvent, NULL AS _reject FROM lines"
+
+
+def test_failing_detector_logged_at_debug(caplog):
+    caplog.set_level(logging.DEBUG, logger="proxyhunt.formats.detect")
+
+    [(candidate, confidence)] = score_formats(["line"], [FailingDetector()], path="logs/access.log")
+
+    assert confidence == 0.0
+    [record] = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert "logs/access.log" in record.getMessage()
+    assert "failing" in record.getMessage()
+    assert "detector defect" in record.getMessage()
 
 
 def test_deeply_nested_json_is_undetectable(tmp_path):
@@ -683,3 +970,186 @@ def test_loader_small_batches_zeek_headers(tmp_path, monkeypatch, batch_bytes):
     assert {line: (urls[line], agents[line]) for line in urls} == expected
     addresses = column(connection, "SrcIpAddr")
     assert addresses[max(expected)] == "10.0.0.10"
+
+
+# Pipes and other files that can be read only once
+
+
+@contextmanager
+def feeding_fifo(path: Path, data: bytes) -> Iterator[None]:
+    """Write ``data`` into the FIFO at ``path`` from a thread while the body runs.
+
+    After the data is written, each later open of the FIFO for reading gets
+    EOF at once, so code that opens the FIFO twice reads nothing the second
+    time instead of blocking the test forever.
+    """
+    finished = threading.Event()
+
+    def feed() -> None:
+        try:
+            with open(path, "wb") as pipe:
+                pipe.write(data)
+        except BrokenPipeError:
+            pass
+        while not finished.is_set():
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                # ENXIO: no reader has the FIFO open.
+                time.sleep(0.005)
+                continue
+            os.close(descriptor)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def spool_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point tempfile at an empty directory, so that a test can see the loader's temporary copies."""
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
+
+
+def test_fifo_read_once(tmp_path, spool_directory):
+    # More data than the detection sample, so a second open would lose its start.
+    data = combined_text(5000)
+    assert len(data) > source.SAMPLE_BYTES
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    with feeding_fifo(fifo, data):
+        report, connection = load(fifo)
+
+    assert report.error is None
+    assert report.path == str(fifo)
+    assert report.parsed == 5000
+    assert column(connection, "DstBytes") == {number: number for number in range(1, 5001)}
+    sources = connection.execute("SELECT DISTINCT SourceFile FROM websession").fetchall()
+    assert sources == [(str(fifo),)]
+    assert list(spool_directory.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_proc_fd_pipe_read_once(spool_directory):
+    data = combined_text(5000)
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with open(write_end, "wb") as pipe:
+            pipe.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        report, _ = load(Path(f"/proc/self/fd/{read_end}"))
+    finally:
+        writer.join(timeout=10)
+        os.close(read_end)
+
+    assert report.error is None
+    assert report.path == f"/proc/self/fd/{read_end}"
+    assert report.parsed == 5000
+    assert list(spool_directory.iterdir()) == []
+
+
+def test_dev_stdin_read_once(tmp_path):
+    # cat access.log | proxyhunt hunt /dev/stdin
+    result = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "hunt", "--quiet", "/dev/stdin"],
+        input=combined_text(5000),
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert b"in 5000 events" in result.stdout
+
+
+# Interrupts
+
+
+def test_interrupt_in_progress_callback_propagates(tmp_path, spool_directory):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def interrupt(byte_count: int) -> None:
+        raise KeyboardInterrupt
+
+    with feeding_fifo(fifo, combined_text(100)):
+        with pytest.raises(KeyboardInterrupt):
+            load(fifo, progress=interrupt)
+
+    assert list(spool_directory.iterdir()) == []
+
+
+def test_duckdb_interrupt_raises_keyboard_interrupt(tmp_path, monkeypatch):
+    # Connection.interrupt() makes the running DuckDB query raise InterruptException.
+    monkeypatch.setattr(source, "BATCH_BYTES", 256 * 1024)
+    path = tmp_path / "access.log"
+    path.write_bytes(combined_text(40_000))
+    connection = duckdb.connect()
+    loader = Loader(connection)
+    finished = threading.Event()
+
+    def interrupt_queries() -> None:
+        while not finished.is_set():
+            connection.interrupt()
+            time.sleep(0.0005)
+
+    interrupter = threading.Thread(target=interrupt_queries, daemon=True)
+
+    def start_interrupting(byte_count: int) -> None:
+        if not interrupter.is_alive():
+            interrupter.start()
+
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised:
+            loader.load(str(path), progress=start_interrupting)
+    finally:
+        finished.set()
+        interrupter.join(timeout=10)
+
+    assert isinstance(raised.value.__cause__, duckdb.InterruptException)
+
+
+def test_sigint_during_load_raises_keyboard_interrupt(tmp_path, monkeypatch):
+    # Ctrl-C while DuckDB runs a query makes DuckDB raise RuntimeError("Query
+    # interrupted") instead of KeyboardInterrupt. One SIGINT is sent shortly
+    # after the first batch, while the loader is busy with the others. It lands
+    # in a DuckDB query or in Python code, and both must stop the load.
+    monkeypatch.setattr(source, "BATCH_BYTES", 1024 * 1024)
+    path = tmp_path / "access.log"
+    path.write_bytes(combined_text(100_000))
+    armed = threading.Event()
+    armed.set()
+
+    def on_sigint(signal_number: int, frame: object) -> None:
+        if armed.is_set():
+            armed.clear()
+            raise KeyboardInterrupt
+
+    sender = threading.Timer(0.03, os.kill, (os.getpid(), signal.SIGINT))
+
+    def start_sender(byte_count: int) -> None:
+        if not sender.is_alive() and not sender.finished.is_set():
+            sender.start()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            load(path, progress=start_sender)
+    finally:
+        sender.cancel()
+        if sender.is_alive():
+            sender.join()
+        armed.clear()
+        signal.signal(signal.SIGINT, previous)

@@ -9,23 +9,32 @@ itself is kept.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import re
-import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import BinaryIO
 
 import duckdb
 
 from proxyhunt.formats import all_formats, format_names, get_format
 from proxyhunt.formats.base import LineFormat
 from proxyhunt.formats.detect import MIN_CONFIDENCE, score_formats
-from proxyhunt.formats.source import CutOffLine, InputError, LineReader, read_sample
+from proxyhunt.formats.paths import find_files
+from proxyhunt.formats.source import (
+    READ_SIZE,
+    SAMPLE_MAX_LINE_BYTES,
+    UNIT_NAMES,
+    CutOffLine,
+    InputError,
+    LineReader,
+    open_file,
+    read_sample,
+)
 from proxyhunt.formats.sql import create_macros, quote_identifier
 from proxyhunt.schema import COLUMN_NAMES, COLUMN_TYPES, create_table_sql
 
@@ -37,8 +46,6 @@ IGNORED_TEXT_COLUMN = "_ignored_text"
 REJECTS_TABLE = "rejects"
 # Rejected lines are stored up to this many characters; the count is always exact.
 REJECT_TEXT_LIMIT = 4096
-# Characters that make an argument a glob pattern, as the glob module reads them.
-_GLOB_CHARACTERS = re.compile(r"[*?[]")
 
 
 @dataclass
@@ -62,6 +69,9 @@ class FileReport:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     error: str | None = None
+    # First and last line, both included, decoded from a compressed member,
+    # stream or frame that turned out corrupt: kept, but possibly garbled.
+    suspect_lines: tuple[int, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,44 +85,12 @@ ProgressCallback = Callable[[int], None]
 def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[FileReport]]:
     """Expand files, directories and glob patterns into a list of files.
 
-    Directories, including those a glob pattern matches, are read recursively
-    in sorted order, leaving out hidden files and the contents of hidden
-    directories (names starting with a dot). Files keep the order of the
-    arguments, and a file named twice is listed once. Returns the files and a
-    report for each argument that yields no file.
+    See ``proxyhunt.formats.paths.find_files`` for the rules. Returns the
+    files and a report for each argument that yields no file and for each
+    directory or file that could not be listed or found.
     """
-    files: list[str] = []
-    missing: list[FileReport] = []
-    for argument in paths:
-        if argument == "-":
-            files.append("-")
-            continue
-        if os.path.exists(argument):
-            found = _files_under(argument)
-            if not found:
-                missing.append(FileReport(argument, error="the directory contains no files"))
-            files.extend(found)
-            continue
-        if not _GLOB_CHARACTERS.search(argument):
-            missing.append(FileReport(argument, error="file not found; check the path"))
-            continue
-        matches = [found for match in sorted(glob.glob(argument, recursive=True)) for found in _files_under(match)]
-        if matches:
-            files.extend(matches)
-        else:
-            missing.append(FileReport(argument, error="no file matches this glob pattern; check the pattern"))
-    return list(dict.fromkeys(files)), missing
-
-
-def _files_under(path: str) -> list[str]:
-    """Return ``path`` itself, or for a directory the visible files below it."""
-    if not os.path.isdir(path):
-        return [path]
-    found = []
-    for directory, subdirectories, names in os.walk(path):
-        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
-        found.extend(os.path.join(directory, name) for name in sorted(names) if not name.startswith("."))
-    return sorted(name for name in found if os.path.isfile(name))
+    files, problems = find_files(paths)
+    return files, [FileReport(path, error=message) for path, message in problems]
 
 
 class Loader:
@@ -129,45 +107,67 @@ class Loader:
         self._spooled: list[str] = []
 
     def close(self) -> None:
-        """Remove temporary copies of standard input."""
+        """Remove temporary copies of input that are left; load removes its own when it returns or raises."""
         for path in self._spooled:
-            os.unlink(path)
+            _remove_quietly(path)
         self._spooled.clear()
 
     def load(self, path: str, format_name: str | None = None, progress: ProgressCallback | None = None) -> FileReport:
-        """Load one file and return its report; problems are recorded in the report, never raised."""
+        """Load one file and return its report.
+
+        Problems are recorded in the report and never raised. The exception is
+        an interrupt (Ctrl-C), which raises KeyboardInterrupt so that the
+        command stops, also when DuckDB reported it as its own error.
+        Standard input (``-``) and other files that can be read only once,
+        such as pipes, are first copied to a temporary file, which is removed
+        before this returns or raises.
+        """
         report = FileReport(path)
+        read_path = path
         try:
-            read_path = self._spool_stdin() if path == "-" else path
+            if _must_spool(path):
+                read_path = self._spool(path)
             fmt = self._choose_format(read_path, format_name, report)
             if fmt is not None:
                 self._ingest(read_path, fmt, report, progress)
         except InputError as error:
-            report.error = str(error).removeprefix(f"{path}: ")
+            report.error = str(error).removeprefix(f"{path}: ").removeprefix(f"{read_path}: ")
         except UnicodeError as error:
             report.error = f"cannot be decoded ({error})"
-        except duckdb.Error as error:
-            # A parse statement that fails is a defect in proxyhunt, not in the log;
-            # keep going with the other files and say which file triggered it.
-            report.error = f"internal error while parsing ({error}); please report it with the file's first lines"
         except Exception as error:  # noqa: BLE001 - one file's failure must not stop the other files
-            log.debug("loading %s failed", path, exc_info=True)
-            report.error = (
-                f"internal error while reading ({type(error).__name__}: {error}); "
-                "please report it with the file's first lines"
-            )
+            _raise_if_interrupt(error)
+            report.error = _internal_error_message(path, error)
+        finally:
+            if read_path != path:
+                _remove_quietly(read_path)
+                self._spooled.remove(read_path)
 
         if report.error:
             log.warning("%s: %s", path, report.error)
         if report.parsed:
-            self._describe_columns(report)
+            try:
+                self._describe_columns(report)
+            except Exception as error:
+                _raise_if_interrupt(error)
+                raise
         return report
 
-    def _spool_stdin(self) -> str:
-        handle = tempfile.NamedTemporaryFile(prefix="proxyhunt-stdin-", delete=False)
-        with handle:
-            shutil.copyfileobj(sys.stdin.buffer, handle)
+    def _spool(self, path: str) -> str:
+        """Copy standard input or a pipe to a temporary file and return its path; remove the copy if copying fails."""
+        handle = tempfile.NamedTemporaryFile(prefix="proxyhunt-spool-", delete=False)
         self._spooled.append(handle.name)
+        try:
+            with handle:
+                source = sys.stdin.buffer if path == "-" else open_file(path)
+                try:
+                    _copy(source, handle, path)
+                finally:
+                    if source is not sys.stdin.buffer:
+                        source.close()
+        except BaseException:
+            _remove_quietly(handle.name)
+            self._spooled.remove(handle.name)
+            raise
         return handle.name
 
     def _choose_format(self, path: str, format_name: str | None, report: FileReport) -> LineFormat | None:
@@ -188,12 +188,24 @@ class Loader:
             self._account_blank_file(sample.reader, report)
             return None
 
-        scores = score_formats(sample.lines, all_formats())
+        long_line = sample.reader.long_line
+        limit = f"the detection limit of {SAMPLE_MAX_LINE_BYTES // (1024 * 1024)} MiB"
+        if not sample.lines and long_line is not None:
+            report.error = (
+                f"the first line (line {long_line}) is longer than {limit}, so the format cannot be detected; "
+                f"pass --format with one of: {', '.join(format_names())}"
+            )
+            return None
+
+        scores = score_formats(sample.lines, all_formats(), path=report.path)
         fmt, confidence = scores[0]
         if confidence < MIN_CONFIDENCE:
             tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in scores)
+            sampled = ""
+            if long_line is not None:
+                sampled = f"; only the lines before line {long_line} were tried, because it is longer than {limit}"
             report.error = (
-                f"format not recognized (tried {tried}); "
+                f"format not recognized (tried {tried}){sampled}; "
                 f"pass --format with one of: {', '.join(format_names())}"
             )
             return None
@@ -227,6 +239,7 @@ class Loader:
         report.lines_read = reader.lines_read
         report.skipped = parser.skipped_lines
         report.invalid_utf8_lines = reader.invalid_utf8_lines
+        report.suspect_lines = reader.suspect_lines
         if reader.error:
             report.error = _damage_message(reader)
         elif parser.error:
@@ -305,6 +318,7 @@ class Loader:
         report.lines_read = reader.lines_read
         report.skipped = reader.lines_read - report.rejected
         report.invalid_utf8_lines = reader.invalid_utf8_lines
+        report.suspect_lines = reader.suspect_lines
         if reader.error:
             report.error = _damage_message(reader)
 
@@ -337,6 +351,8 @@ def _damage_message(reader: LineReader) -> str:
     """Return the file-level error for damaged data or ignored trailing data, saying which lines were read."""
     if not reader.damaged:
         return f"{reader.error}; read the {_lines(reader.lines_read)} before them and ignored the rest"
+    if reader.suspect_lines is not None:
+        return _corrupt_unit_message(reader, *reader.suspect_lines)
     complete = reader.lines_read - (1 if reader.cut_off_line else 0)
     message = f"{reader.error}; kept the {_lines(complete, 'complete ')} before the damage"
     if reader.cut_off_line is not None:
@@ -344,9 +360,96 @@ def _damage_message(reader: LineReader) -> str:
     return message + "; copy or export the file again to read the rest"
 
 
+def _corrupt_unit_message(reader: LineReader, first: int, last: int) -> str:
+    """Return the error for a compressed unit that a decompressor rejected after lines ``first`` to ``last`` came from it."""
+    unit = f"{reader.compression} {UNIT_NAMES.get(reader.compression or '', 'stream')}"
+    cut_off = reader.cut_off_line.number if reader.cut_off_line is not None else None
+    last_complete = last - 1 if cut_off is not None else last
+    if first <= last_complete:
+        plural = first < last_complete
+        kept = f"lines {first} to {last_complete}" if plural else f"line {first}"
+        message = (
+            f"{reader.error}; kept {kept}, but {'they' if plural else 'it'} came from the damaged {unit} "
+            "and may be garbled, because the damage can lie anywhere in it"
+        )
+        if cut_off is not None:
+            message += f"; rejected the incomplete line {cut_off} after {'them' if plural else 'it'}"
+    else:
+        message = f"{reader.error}; rejected the incomplete line {cut_off}, which came from the damaged {unit}"
+    return message + "; copy or export the file again to read it undamaged"
+
+
 def _lines(count: int, adjective: str = "") -> str:
     """Return "1 line" or "N lines", with an optional adjective before the noun."""
     return f"{count} {adjective}line" if count == 1 else f"{count} {adjective}lines"
+
+
+def _must_spool(path: str) -> bool:
+    """Return whether a path can be read only once, so it must be copied before detection reads its start.
+
+    That is standard input (``-``), pipes (also as /dev/stdin or
+    /proc/self/fd/N), character devices and sockets. Regular files, block
+    devices and directories can be read again. A path that cannot be examined
+    is not copied, so that opening it reports the error.
+    """
+    if path == "-":
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISBLK(mode))
+
+
+def _copy(source: BinaryIO, target: BinaryIO, path: str) -> None:
+    """Copy ``source`` to the temporary file ``target``; raise InputError naming the side that failed."""
+    while True:
+        try:
+            data = source.read(READ_SIZE)
+        except OSError as error:
+            raise InputError(f"{path}: reading failed ({error.strerror or error})") from None
+        if not data:
+            return
+        try:
+            target.write(data)
+        except OSError as error:
+            raise InputError(
+                f"{path}: cannot copy the input to a temporary file in {tempfile.gettempdir()} "
+                f"({error.strerror or error}); free space there or set TMPDIR to a directory with room"
+            ) from None
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _raise_if_interrupt(error: Exception) -> None:
+    """Raise KeyboardInterrupt from ``error`` if it is DuckDB's report of an interrupted query.
+
+    DuckDB raises InterruptException when Connection.interrupt() stops a
+    query. DuckDB 2.0.1 raises RuntimeError("Query interrupted") when Ctrl-C
+    (SIGINT) arrives while it runs a query, and the KeyboardInterrupt is lost.
+    """
+    interrupted = isinstance(error, duckdb.InterruptException) or (
+        type(error) is RuntimeError and str(error) == "Query interrupted"
+    )
+    if interrupted:
+        raise KeyboardInterrupt from error
+
+
+def _internal_error_message(path: str, error: Exception) -> str:
+    if isinstance(error, duckdb.Error):
+        # A parse statement that fails is a defect in proxyhunt, not in the log;
+        # keep going with the other files and say which file triggered it.
+        return f"internal error while parsing ({error}); please report it with the file's first lines"
+    log.debug("loading %s failed", path, exc_info=True)
+    return (
+        f"internal error while reading ({type(error).__name__}: {error}); "
+        "please report it with the file's first lines"
+    )
 
 
 def _finalize_select(stage_columns: list[str], fmt: LineFormat) -> str:

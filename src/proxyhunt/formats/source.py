@@ -2,7 +2,7 @@
 
 Compression is recognized from the first bytes of the file, never from its
 name. Lines are split inside Arrow compute kernels, so no Python code runs per
-line. A truncated or corrupt archive keeps every line decoded before the damage
+line. A truncated or corrupt archive keeps every line decoded before the error
 and records what went wrong in ``LineReader.error``.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import lzma
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ import zstandard
 READ_SIZE = 4 * 1024 * 1024
 # Compressed bytes passed to the decompressor per call. A decompressor that
 # raises on corrupt data discards the output of that call, so this bounds the
-# lines lost before the damage.
+# lines lost before the error. gzip loses none, because its failed call is
+# decoded again byte by byte.
 DECOMPRESS_INPUT_BYTES = 64 * 1024
 # Target size of one batch of decoded lines. A line longer than this makes a
 # longer batch, because a batch always ends at the end of a line.
@@ -34,6 +36,10 @@ SAMPLE_READ_SIZE = 64 * 1024
 # A line longer than this ends the detection sample, so that sampling a file
 # made of one huge line does not read the whole file into memory.
 SAMPLE_MAX_LINE_BYTES = 8 * 1024 * 1024
+
+# Decoded bytes at the start of a file that decide its line ending: when they
+# contain a CR but no LF, every CR ends a line, as in files from classic Mac OS.
+LINE_ENDING_SAMPLE_BYTES = 1024 * 1024
 
 # Bytes that sniff_compression looks at.
 MAGIC_BYTES = 10
@@ -56,8 +62,28 @@ _DECOMPRESSION_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+# Each compressed format's name for the self-contained units that a file may
+# concatenate. LineReader.suspect_lines starts at the unit that failed, because
+# the decompressor may have decoded damaged data anywhere in it before failing.
+UNIT_NAMES = {"gzip": "member", "bzip2": "stream", "xz": "stream", "zstd": "frame"}
+
+
 class InputError(Exception):
     """A file that cannot be read at all; the message names the file and the fix."""
+
+
+def open_file(path: str) -> BinaryIO:
+    """Open a file for binary reading; raise InputError with the cause and the fix when it cannot be opened."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; pass the files inside it") from None
+    except PermissionError:
+        raise InputError(f"{path}: permission denied; check the file's read permission") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot be opened ({error.strerror})") from None
 
 
 class _Decompressor(Protocol):
@@ -134,13 +160,23 @@ class LineReader:
 
     Invalid UTF-8 is decoded with U+FFFD replacement characters and counted in
     ``invalid_utf8_lines``; the line is kept. ``-`` reads standard input.
+    Lines end with LF or CRLF. A file whose first LINE_ENDING_SAMPLE_BYTES
+    decoded bytes contain a CR but no LF has CR line endings, and
+    ``cr_line_endings`` is true.
 
     When the data ends at damage (a truncated or corrupt archive, or a failed
     read), ``damaged`` is true, ``error`` describes the damage, and the batches
-    hold every complete line before the damage. An incomplete last line is not
-    yielded: it is stored in ``cut_off_line``, and ``lines_read`` counts it.
-    Data after the end of a compressed stream is ignored and only sets
+    hold every complete line decoded before the error. An incomplete last line
+    is not yielded: it is stored in ``cut_off_line``, and ``lines_read`` counts
+    it. Data after the end of a compressed stream is ignored and only sets
     ``error``.
+
+    A truncated file or a failed read stops the data exactly where it is
+    damaged. A decompressor that rejects corrupt data, by contrast, may have
+    decoded garbled data before it noticed. Its checksum error, for example,
+    comes only at the end of a gzip member. Then ``suspect_lines`` is the
+    range of line numbers, first and last included, decoded from the damaged
+    member, stream or frame. Those lines are kept but may be garbled.
 
     ``max_line_bytes`` stops reading at a line longer than that many bytes and
     records its number in ``long_line``; the lines before it are yielded. It
@@ -167,6 +203,8 @@ class LineReader:
         self.error: str | None = None
         self.damaged = False
         self.cut_off_line: CutOffLine | None = None
+        self.suspect_lines: tuple[int, int] | None = None
+        self.cr_line_endings = False
         self.long_line: int | None = None
         self.invalid_utf8_lines = 0
         self.lines_read = 0
@@ -180,19 +218,8 @@ class LineReader:
 
     def _open(self) -> BinaryIO:
         if self.path == "-":
-            import sys
-
             return sys.stdin.buffer
-        try:
-            return open(self.path, "rb")
-        except FileNotFoundError:
-            raise InputError(f"{self.path}: file not found; check the path") from None
-        except IsADirectoryError:
-            raise InputError(f"{self.path}: is a directory; pass the files inside it") from None
-        except PermissionError:
-            raise InputError(f"{self.path}: permission denied; check the file's read permission") from None
-        except OSError as error:
-            raise InputError(f"{self.path}: cannot be opened ({error.strerror})") from None
+        return open_file(self.path)
 
     def __iter__(self) -> Iterator[LineBatch]:
         handle = self._open()
@@ -212,14 +239,20 @@ class LineReader:
         self._stream = stream
 
         pending = bytearray()
+        # Offset of pending[0] in the decoded data, and the line it belongs to.
+        pending_offset = 0
+        next_line = 1
         # No newline occurs in pending before this position, so a long line is
         # not searched again for every block appended to it.
         no_newline_before = 0
-        next_line = 1
-        for block in stream.blocks():
+        # (offset, line number) of the start of the compressed unit being
+        # decoded, such as a gzip member, once that start has left pending.
+        unit_first_line: tuple[int, int] | None = None
+        for block in self._line_ending_blocks(stream.blocks()):
             self.bytes_read += len(block)
             pending += block
             start = 0
+            pending_first_line = next_line
             while len(pending) - start >= self.batch_bytes:
                 limit = start + self.batch_bytes
                 cut = pending.rfind(b"\n", start, limit)
@@ -234,7 +267,12 @@ class LineReader:
                 start = cut + 1
                 yield batch
             if start:
+                unit_start = stream.unit_start
+                if pending_offset <= unit_start < pending_offset + start:
+                    line = pending_first_line + pending.count(b"\n", 0, unit_start - pending_offset)
+                    unit_first_line = (unit_start, line)
                 del pending[:start]
+                pending_offset += start
                 no_newline_before = max(0, no_newline_before - start)
             if self.max_line_bytes is not None and len(pending) > self.max_line_bytes:
                 if pending.find(b"\n", no_newline_before) < 0:
@@ -243,21 +281,56 @@ class LineReader:
 
         self.error = stream.error
         self.damaged = stream.cut
+        suspect_from: int | None = None
+        if stream.corrupt and stream.unit_start < stream.output_bytes:
+            if unit_first_line is not None and unit_first_line[0] == stream.unit_start:
+                suspect_from = unit_first_line[1]
+            else:
+                suspect_from = next_line + pending.count(b"\n", 0, stream.unit_start - pending_offset)
+        yield from self._final_batches(pending, next_line, stream.cut)
+        if suspect_from is not None:
+            self.suspect_lines = (suspect_from, self.lines_read)
+
+    def _final_batches(self, pending: bytearray, next_line: int, cut: bool) -> Iterator[LineBatch]:
+        """Yield the lines left at the end of the data, setting an incomplete last line aside when the data is cut."""
         if not pending:
             return
-        if stream.cut and not pending.endswith(b"\n"):
+        if cut and not pending.endswith(b"\n"):
             # The last line stops where the data is damaged, so only the lines
             # before it are yielded and the incomplete one is set aside.
-            cut = pending.rfind(b"\n")
-            if cut >= 0:
-                batch = self._make_batch(bytes(pending[: cut + 1]), next_line)
+            end = pending.rfind(b"\n")
+            if end >= 0:
+                batch = self._make_batch(bytes(pending[: end + 1]), next_line)
                 next_line += len(batch.lines)
                 yield batch
-            text = bytes(pending[cut + 1 :]).decode("utf-8", errors="replace").rstrip("\r")
+            text = bytes(pending[end + 1 :]).decode("utf-8", errors="replace").rstrip("\r")
             self.cut_off_line = CutOffLine(next_line, text)
             self.lines_read += 1
             return
         yield self._make_batch(bytes(pending), next_line)
+
+    def _line_ending_blocks(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
+        """Yield the decoded blocks, with each CR turned into LF when the file has CR line endings."""
+        head: list[bytes] = []
+        head_bytes = 0
+        for block in blocks:
+            head.append(block)
+            head_bytes += len(block)
+            if head_bytes >= LINE_ENDING_SAMPLE_BYTES:
+                break
+        has_lf = any(b"\n" in block for block in head)
+        self.cr_line_endings = not has_lf and any(b"\r" in block for block in head)
+        if not self.cr_line_endings:
+            yield from head
+            yield from blocks
+            return
+        # NOTE: a LF after the sample still ends a line, so a file that mixes
+        # both endings gets a line per CR and per LF, and a CRLF pair there
+        # makes an extra blank line.
+        for block in head:
+            yield block.replace(b"\r", b"\n")
+        for block in blocks:
+            yield block.replace(b"\r", b"\n")
 
     def _make_batch(self, data: bytes | memoryview, first_line: int) -> LineBatch:
         if first_line == 1 and bytes(data[:3]) == UTF8_BOM:
@@ -274,7 +347,8 @@ def split_lines(data: bytes | memoryview) -> tuple[pa.Array, int]:
     """Split UTF-8 data into lines and return them with the number of lines that are not valid UTF-8.
 
     A final newline does not start another line. Line endings are LF or CRLF,
-    and the CR is removed. Invalid bytes become U+FFFD.
+    and the CR is removed. LineReader turns CR line endings into LF before
+    calling this. Invalid bytes become U+FFFD.
     """
     data = memoryview(data)
     if data[-1:] == b"\n":
@@ -303,6 +377,9 @@ class _ChunkedStream:
     ``error`` describes damage or unexpected data. ``cut`` is true when the
     output stops at damage, so its last line may be incomplete. It stays false
     when only data after the end of the compressed stream was ignored.
+    ``corrupt`` is true when a decompressor rejected the data. The damage then
+    lies somewhere in the output of the current unit, which begins at byte
+    ``unit_start`` of the ``output_bytes`` yielded.
     """
 
     def __init__(self, handle: BinaryIO, compression: str | None, read_size: int = READ_SIZE) -> None:
@@ -311,7 +388,10 @@ class _ChunkedStream:
         self.read_size = read_size
         self.error: str | None = None
         self.cut = False
+        self.corrupt = False
         self.raw_bytes_read = 0
+        self.output_bytes = 0
+        self.unit_start = 0
 
     def _read(self) -> bytes | None:
         """Return the next bytes of the file, b"" at its end, or None after a read error."""
@@ -328,9 +408,12 @@ class _ChunkedStream:
         """Yield the file's data in blocks, decompressed if the file is compressed."""
         if self.compression is None:
             while data := self._read():
+                self.output_bytes += len(data)
                 yield data
             return
-        yield from self._decompressed_blocks(self.compression)
+        for block in self._decompressed_blocks(self.compression):
+            self.output_bytes += len(block)
+            yield block
 
     def _decompressed_blocks(self, compression: str) -> Iterator[bytes]:
         # A file may hold several compressed streams one after the other (gzip
@@ -368,13 +451,20 @@ class _ChunkedStream:
                         )
                         return
                     decompressor = _new_decompressor(compression)
+                    self.unit_start = self.output_bytes
 
                 piece = view[position : position + DECOMPRESS_INPUT_BYTES]
+                # zlib can copy its state, so the output of a piece that fails
+                # can be decoded again up to the failing byte.
+                backup = decompressor.copy() if compression == "gzip" else None
                 try:
                     output = decompressor.decompress(piece)
                 except _DECOMPRESSION_ERRORS as error:
                     self.error = f"the {compression} data is corrupt ({error})"
                     self.cut = True
+                    self.corrupt = True
+                    if backup is not None and (salvaged := _decompress_until_error(backup, piece)):
+                        yield salvaged
                     return
                 if output:
                     yield output
@@ -387,6 +477,23 @@ class _ChunkedStream:
         if decompressor is not None:
             self.error = f"the {compression} data ends before its end-of-stream marker (the file is truncated)"
             self.cut = True
+
+
+def _decompress_until_error(decompressor: _Decompressor, data: memoryview) -> bytes:
+    """Return the output of ``data`` fed one byte at a time, up to the byte at which the decompressor fails.
+
+    A gzip member whose checksum does not match fails only at its last bytes,
+    so this keeps everything decoded before them.
+    """
+    output = []
+    for index in range(len(data)):
+        try:
+            output.append(decompressor.decompress(data[index : index + 1]))
+        except _DECOMPRESSION_ERRORS:
+            break
+        if decompressor.eof:
+            break
+    return b"".join(output)
 
 
 @dataclass
