@@ -382,3 +382,21 @@ def test_sources_table_marks_unknown_upload(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "unknown" in result.stdout.split("Hits per source", 1)[1]
+
+
+def test_findings_from_damaged_gzip_are_flagged(tmp_path: Path) -> None:
+    import gzip
+
+    text = combined_line("rclone/v1.68.2") + "\n" + combined_line("curl/8.5.0") + "\n"
+    data = bytearray(gzip.compress(text.encode("utf-8")))
+    data[-8] ^= 0xFF  # corrupt the CRC-32 in the gzip trailer; the deflate data stays intact
+    log = tmp_path / "access.log.gz"
+    log.write_bytes(bytes(data))
+
+    result = run_proxyhunt("hunt", str(log), "--output", "-")
+
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 1
+    assert records[0]["SourceDamaged"] is True
+    assert "may be garbled" in result.stderr

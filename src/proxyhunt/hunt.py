@@ -113,11 +113,13 @@ def hunt(
 
     hits = run_rules(connection, compiled)
     create_findings_table(connection)
+    findings = _fetch_findings(connection)
+    _flag_damaged_sources(findings, reports)
     result = HuntResult(
         files=reports,
         ruleset=ruleset,
         compiled=compiled,
-        findings=_fetch_findings(connection),
+        findings=findings,
         sources=_summarize_sources(connection),
         coverage=_coverage_gaps(reports, compiled),
         hits_per_rule=hits,
@@ -130,6 +132,14 @@ def _fetch_findings(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any
     cursor = connection.execute(f"SELECT * FROM {FINDINGS_TABLE} ORDER BY TimeGenerated NULLS LAST, SourceFile, SourceLine")
     names = [description[0] for description in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _flag_damaged_sources(findings: list[dict[str, Any]], reports: list[FileReport]) -> None:
+    """Set ``SourceDamaged`` on each finding: true when its line was decoded from a damaged archive member."""
+    suspect = {report.path: report.suspect_lines for report in reports if report.suspect_lines}
+    for finding in findings:
+        lines = suspect.get(finding["SourceFile"])
+        finding["SourceDamaged"] = bool(lines and lines[0] <= finding["SourceLine"] <= lines[1])
 
 
 def _summarize_sources(connection: duckdb.DuckDBPyConnection) -> list[SourceSummary]:

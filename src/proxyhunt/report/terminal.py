@@ -82,7 +82,8 @@ def _location(finding: dict[str, Any], full_paths: set[str]) -> str:
     """Return file:line, with the file's base name unless another file of the findings shares it."""
     source_file = finding["SourceFile"]
     name = source_file if source_file in full_paths else Path(source_file).name
-    return f"{name}:{finding['SourceLine']}"
+    damaged = " (damaged)" if finding.get("SourceDamaged") else ""
+    return f"{name}:{finding['SourceLine']}{damaged}"
 
 
 def _ambiguous_files(findings: list[dict[str, Any]]) -> set[str]:
