@@ -269,7 +269,9 @@ def test_squid_native_warns_rule_blind(tmp_path):
     )
     result = run_proxyhunt("hunt", str(squid), "--no-color")
 
-    assert result.returncode == 0
+    # No input could have shown a hit, so "no findings" must not read as clean.
+    assert result.returncode == 2
+    assert "the data could not have shown a hit" in result.stdout
     warnings = [line for line in result.stderr.splitlines() if "could not match" in line]
     assert len(warnings) == 1
     assert str(squid) in warnings[0]
@@ -400,3 +402,49 @@ def test_findings_from_damaged_gzip_are_flagged(tmp_path: Path) -> None:
     assert len(records) == 1
     assert records[0]["SourceDamaged"] is True
     assert "may be garbled" in result.stderr
+
+
+def test_partly_blind_hunt_exits_0(tmp_path: Path) -> None:
+    squid = write_log(
+        tmp_path / "squid-native.log",
+        ["1793843405.000   3004 10.20.1.22 TCP_MISS/200 306048 GET http://www.example.com/news - HIER_DIRECT/- text/html"],
+    )
+    combined = write_log(tmp_path / "access.log", [combined_line("curl/8.5.0")])
+
+    result = run_proxyhunt("hunt", str(squid), str(combined))
+
+    assert result.returncode == 0
+    assert "1 file could not show some rules' hits" in result.stdout
+
+
+def test_output_hard_link_to_input_refused(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "access.log", [combined_line("rclone/v1.68.2")])
+    link = tmp_path / "findings.jsonl"
+    os.link(log, link)
+    original = log.read_bytes()
+
+    result = run_proxyhunt("hunt", str(log), "--output", str(link))
+
+    assert result.returncode == 2
+    assert "is also an input log" in result.stderr
+    assert log.read_bytes() == original
+
+
+def test_output_and_rejects_same_file_refused(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "access.log", [combined_line("rclone/v1.68.2")])
+    target = tmp_path / "out.jsonl"
+
+    result = run_proxyhunt("hunt", str(log), "--output", str(target), "--rejects", str(target))
+
+    assert result.returncode == 2
+    assert "name the same file" in result.stderr
+    assert not target.exists()
+
+
+def test_rejects_hint_absent_when_written(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "access.log", [combined_line("rclone/v1.68.2"), "garbage"])
+
+    result = run_proxyhunt("hunt", str(log), "--format", "combined", "--rejects", str(tmp_path / "rejects.jsonl"))
+
+    assert "1 line rejected" in result.stderr
+    assert "write them with --rejects" not in result.stderr

@@ -150,7 +150,7 @@ def test_zeek_tsv_raw_event_is_line(load_text):
 def test_zeek_tsv_malformed_line_rejected(load_text):
     loaded = load_text(TEXT)
 
-    assert loaded.rejects == [(11, "has 2 tab-separated fields but the #fields header names 17", "too\tfew")]
+    assert loaded.rejects == [(11, "has 2 fields (split at the #separator) but the #fields header names 17", "too\tfew")]
     assert loaded.report.error is None
 
 
@@ -317,3 +317,20 @@ def test_zeek_json_detection(load_text):
     for name, score in scores.items():
         assert score < zeek_score, name
     assert load_text(JSON_TEXT).report.format == "zeek-json"
+
+
+def test_zeek_tsv_pipe_separator_detected(load_text: LoadText) -> None:
+    text = (
+        "#separator \\x7c\n"
+        "#unset_field|-\n"
+        "#empty_field|(empty)\n"
+        "#path|http\n"
+        "#fields|ts|uid|id.orig_h|method|host|uri|user_agent\n"
+        "1517336154.078555|C1|10.55.100.109|PUT|bucket.example|/upload|rclone/v1.68.2\n"
+    )
+
+    loaded = load_text(text, name="http.log")
+
+    assert loaded.report.format == "zeek-tsv"
+    assert loaded.line(6)["HttpUserAgent"] == "rclone/v1.68.2"
+    assert loaded.line(6)["DstHostname"] == "bucket.example"

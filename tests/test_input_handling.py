@@ -1153,3 +1153,16 @@ def test_sigint_during_load_raises_keyboard_interrupt(tmp_path, monkeypatch):
             sender.join()
         armed.clear()
         signal.signal(signal.SIGINT, previous)
+
+
+def test_undetectable_damaged_gzip_names_damage(tmp_path):
+    data = bytearray(gzip.compress(combined_text(200)))
+    data[20] ^= 0xFF  # inside the first deflate block: nothing decodes cleanly
+    path = tmp_path / "access.log.gz"
+    path.write_bytes(bytes(data))
+
+    report, _ = load(path)
+
+    assert report.error is not None
+    assert "damaged" in report.error or "corrupt" in report.error
+    assert "gzip" in report.error

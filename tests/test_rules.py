@@ -223,7 +223,7 @@ def test_non_proxy_rule_skipped_with_reason(tmp_path):
     [skipped] = ruleset.skipped
     assert skipped.path == str(process)
     assert skipped.title == "Rclone Execution"
-    assert skipped.message == "log source is not web-proxy traffic (category process_creation)"
+    assert skipped.message == "log source is not web-proxy traffic (category process_creation, product windows)"
 
 
 def test_zeek_http_rule_is_loaded(tmp_path):

@@ -27,7 +27,7 @@ Exit status:
   0  no findings, and every input and rule was read
   1  findings (even if some inputs or rules could not be read)
   2  error: bad usage, or no findings while some input or rule could
-     not be read
+     not be read, or no input carries the fields the rules need
 
 \b
 Examples:
@@ -206,19 +206,41 @@ def hunt(
         if result.findings:
             terminal.render_findings(console, result, limit=limit)
             terminal.render_sources(console, result)
-    terminal.render_warnings(error_console, result)
+    terminal.render_warnings(error_console, result, rejects_written=bool(rejects_path))
     terminal.render_verdict(console, result)
     sys.exit(_exit_status(result))
 
 
 def _check_output_paths(inputs: list[str], outputs: dict[str, str | None]) -> None:
-    """Reject an output path that is also an input, so that a hunt never overwrites its evidence."""
-    input_paths = {os.path.realpath(path) for path in inputs if path != "-"}
-    for option, target in outputs.items():
-        if target and target != "-" and os.path.realpath(target) in input_paths:
-            raise click.UsageError(f"{option} {target} is also an input log; choose another file name")
+    """Reject an output that is also an input, or another output, so that nothing is overwritten.
+
+    Files are compared by device and inode, so a symbolic or hard link to an
+    input log is caught as well as the same path.
+    """
+    input_files = {_file_identity(path) for path in inputs if path != "-"} - {None}
+    seen: dict[tuple[int, int], str] = {}
     if outputs.get("--rejects") == "-":
         raise click.UsageError("--rejects - is not supported; give a file name")
+
+    for option, target in outputs.items():
+        if not target or target == "-":
+            continue
+        identity = _file_identity(target)
+        if identity is None:
+            identity = (-1, hash(os.path.realpath(target)))
+        if identity in input_files:
+            raise click.UsageError(f"{option} {target} is also an input log; choose another file name")
+        if identity in seen:
+            raise click.UsageError(f"{option} and {seen[identity]} name the same file; give each its own")
+        seen[identity] = option
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _write_outputs(result, connection: duckdb.DuckDBPyConnection, output: str | None, rejects_path: str | None) -> None:
@@ -250,6 +272,9 @@ def _exit_status(result) -> int:
     if result.findings:
         return EXIT_FINDINGS
     if result.failed_files or result.rule_problems:
+        return EXIT_ERROR
+    if result.blind:
+        # No file carries any field the rules read: "no findings" would read as clean.
         return EXIT_ERROR
     return EXIT_NO_FINDINGS
 

@@ -80,6 +80,13 @@ class HuntResult:
         return problems
 
     @property
+    def blind(self) -> bool:
+        """True when events were read but no file carries any field that the rules read."""
+        read_files = {report.path for report in self.files if report.parsed}
+        blind_files = {gap.path for gap in self.coverage if gap.blind}
+        return bool(read_files) and read_files <= blind_files
+
+    @property
     def failed_files(self) -> list[FileReport]:
         return [report for report in self.files if report.error]
 

@@ -204,6 +204,11 @@ class Loader:
             sampled = ""
             if long_line is not None:
                 sampled = f"; only the lines before line {long_line} were tried, because it is longer than {limit}"
+            if sample.reader.error:
+                sampled += (
+                    f"; the {sample.reader.compression or 'file'} data is damaged near its start "
+                    f"({sample.reader.error}), which can explain it"
+                )
             report.error = (
                 f"format not recognized (tried {tried}){sampled}; "
                 f"pass --format with one of: {', '.join(format_names())}"
@@ -354,7 +359,10 @@ def _damage_message(reader: LineReader) -> str:
     if reader.suspect_lines is not None:
         return _corrupt_unit_message(reader, *reader.suspect_lines)
     complete = reader.lines_read - (1 if reader.cut_off_line else 0)
-    message = f"{reader.error}; kept the {_lines(complete, 'complete ')} before the damage"
+    if complete:
+        message = f"{reader.error}; kept the {_lines(complete, 'complete ')} before the damage"
+    else:
+        message = f"{reader.error}; no complete line came before the damage"
     if reader.cut_off_line is not None:
         message += f" and rejected the incomplete line {reader.cut_off_line.number} after them"
     return message + "; copy or export the file again to read the rest"

@@ -67,6 +67,12 @@ def unescape_zeek(value: str | None) -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
+def _decode_separator(line: str) -> str:
+    """Return the separator that a ``#separator \\x09`` header line declares; tab when it declares none."""
+    value = line[len("#separator") :].strip()
+    return value.encode("ascii", "backslashreplace").decode("unicode_escape") or "\t"
+
+
 def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
     """Register ``ph_zeek_unescape`` on a connection; a second call is harmless."""
     try:
@@ -115,8 +121,7 @@ class _TsvParser(LineParser):
 
     def _read_header(self, line: str) -> None:
         if line.startswith("#separator"):
-            value = line[len("#separator") :].strip()
-            self.separator = value.encode("ascii", "backslashreplace").decode("unicode_escape") or "\t"
+            self.separator = _decode_separator(line)
             return
         directive, _, value = line.partition(self.separator)
         if directive == "#fields":
@@ -136,7 +141,7 @@ class _TsvParser(LineParser):
         items = ["SourceLine", "RawEvent"]
         count = len(self.fields)
         items.append(
-            f"CASE WHEN len(f) <> {count} THEN 'has ' || len(f) || ' tab-separated fields but the #fields header "
+            f"CASE WHEN len(f) <> {count} THEN 'has ' || len(f) || ' fields (split at the #separator) but the #fields header "
             f"names {count}' END AS _reject"
         )
         for position, field in enumerate(self.fields, start=1):
@@ -170,9 +175,13 @@ class ZeekTsv(LineFormat):
     vendor = "Zeek"
 
     def detect(self, sample: list[str]) -> float:
+        separator = "\t"
         for line in non_blank(sample):
+            if line.startswith("#separator"):
+                separator = _decode_separator(line)
+                continue
             if line.startswith("#fields"):
-                fields = set(line.split("\t")[1:])
+                fields = set(line.split(separator)[1:])
                 if "ts" in fields and _HTTP_FIELDS & fields:
                     return 1.0
                 return 0.1

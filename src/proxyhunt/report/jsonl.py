@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -11,6 +14,31 @@ from typing import IO, Any
 import duckdb
 
 from proxyhunt.formats.loader import REJECTS_TABLE
+
+
+@contextmanager
+def _replace_when_done(target: str | Path) -> Iterator[IO[str]]:
+    """Open a temporary file beside ``target`` and rename it to ``target`` only when writing succeeds.
+
+    An interrupted or failed write leaves any earlier ``target`` unchanged and
+    no partial file behind.
+    """
+    target = Path(target)
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="\n", dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False
+    )
+    try:
+        # NamedTemporaryFile creates the file for its owner only; give it the
+        # permissions that a plain open() would under the current umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
+        with handle:
+            yield handle
+        os.replace(handle.name, target)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
 
 
 def _default(value: Any) -> Any:
@@ -32,7 +60,7 @@ def finding_to_json(finding: dict[str, Any]) -> str:
 def write_jsonl(findings: Iterable[dict[str, Any]], target: str | Path | IO[str]) -> int:
     """Write findings to a path or an open text stream; return how many were written."""
     if isinstance(target, (str, Path)):
-        with open(target, "w", encoding="utf-8", newline="\n") as handle:
+        with _replace_when_done(target) as handle:
             return write_jsonl(findings, handle)
     count = 0
     for finding in findings:
@@ -46,7 +74,7 @@ def write_rejects(connection: duckdb.DuckDBPyConnection, target: str | Path) -> 
     rows = connection.execute(
         f"SELECT SourceFile, SourceLine, Reason, RawEvent FROM {REJECTS_TABLE} ORDER BY SourceFile, SourceLine"
     ).fetchall()
-    with open(target, "w", encoding="utf-8", newline="\n") as handle:
+    with _replace_when_done(target) as handle:
         for source_file, source_line, reason, raw_event in rows:
             record = {"SourceFile": source_file, "SourceLine": source_line, "Reason": reason, "RawEvent": raw_event}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")

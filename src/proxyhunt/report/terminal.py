@@ -259,7 +259,7 @@ def render_rules(console: Console, result: HuntResult) -> None:
     console.print(table)
 
 
-def render_warnings(console: Console, result: HuntResult) -> None:
+def render_warnings(console: Console, result: HuntResult, rejects_written: bool = False) -> None:
     """Print file errors, rule problems, coverage gaps and visibility notes, each on one line."""
     lines: list[tuple[str, str]] = []
     for report in result.files:
@@ -267,7 +267,11 @@ def render_warnings(console: Console, result: HuntResult) -> None:
             lines.append(("error", f"{report.path}: {report.error}"))
         if report.rejected:
             lines.append(
-                ("warning", f"{report.path}: {_count(report.rejected, 'line')} rejected; write them with --rejects FILE")
+                (
+                    "warning",
+                    f"{report.path}: {_count(report.rejected, 'line')} rejected"
+                    + ("" if rejects_written else "; write them with --rejects FILE"),
+                )
             )
         for column, count in sorted(report.invalid_values.items()):
             lines.append(("warning", f"{report.path}: {_count(count, f'invalid {column} value')} left empty (NULL)"))
@@ -275,7 +279,7 @@ def render_warnings(console: Console, result: HuntResult) -> None:
             lines.append(
                 (
                     "warning",
-                    f"{report.path}: {_count(report.ignored_text_lines, 'line')} end with text that {report.format} "
+                    f"{report.path}: {_count(report.ignored_text_lines, 'line')} with text at the end that {report.format} "
                     "does not define; it is kept in RawEvent but matched by no field",
                 )
             )
@@ -332,9 +336,8 @@ def render_verdict(console: Console, result: HuntResult) -> None:
         console.print(Text(f"No findings: {reason}{caveat}.", style="bold yellow"))
         return
 
-    read_files = [report for report in result.files if report.parsed]
     blind_files = {gap.path for gap in result.coverage if gap.blind}
-    if len(blind_files) == len(read_files):
+    if result.blind:
         console.print(
             Text(
                 f"No findings, but no file carries the fields the rules need ({events}): "

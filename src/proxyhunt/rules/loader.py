@@ -193,9 +193,11 @@ def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule]:
             ruleset.skipped.append(RuleProblem(location, "correlation rules are not supported yet", title))
             continue
         if not is_proxy_rule(item):
-            category = item.logsource.category or item.logsource.product or "none"
+            logsource = item.logsource
+            fields = (("category", logsource.category), ("product", logsource.product), ("service", logsource.service))
+            category = ", ".join(f"{key} {value}" for key, value in fields if value) or "none"
             ruleset.skipped.append(
-                RuleProblem(location, f"log source is not web-proxy traffic (category {category})", title)
+                RuleProblem(location, f"log source is not web-proxy traffic ({category})", title)
             )
             continue
         loaded.append(LoadedRule(item, location, bundled))
