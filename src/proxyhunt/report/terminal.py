@@ -23,6 +23,11 @@ from proxyhunt.hunt import HuntResult, SourceSummary
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Above this many skipped rules, the report counts them per reason instead of listing each.
 SKIPPED_RULES_LISTED = 10
+# Width of the Source / File:line column in the narrow layout.
+NARROW_SOURCE_COLUMNS = 24
+# Widest host and File:line cells in the wide layout; longer values are cut from the left.
+WIDE_HOST_COLUMNS = 40
+WIDE_LOCATION_COLUMNS = 40
 # Terminals narrower than this get two lines per finding instead of one.
 WIDE_LAYOUT_COLUMNS = 170
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
@@ -78,82 +83,108 @@ def _source(finding: dict[str, Any]) -> str:
     return source
 
 
-def _location(finding: dict[str, Any], full_paths: set[str]) -> str:
-    """Return file:line, with the file's base name unless another file of the findings shares it."""
+def _location(finding: dict[str, Any], short_names: dict[str, str]) -> str:
+    """Return file:line, naming the file as short as ``_short_file_names`` allows."""
     source_file = finding["SourceFile"]
-    name = source_file if source_file in full_paths else Path(source_file).name
+    name = short_names.get(source_file) or Path(source_file).name
     damaged = " (damaged)" if finding.get("SourceDamaged") else ""
     return f"{name}:{finding['SourceLine']}{damaged}"
 
 
-def _ambiguous_files(findings: list[dict[str, Any]]) -> set[str]:
-    """Return the source files whose base name another source file of the findings also has."""
+def _short_file_names(findings: list[dict[str, Any]]) -> dict[str, str]:
+    """Return a short, unique name for each source file of the findings.
+
+    A file is named by its base name unless another file shares it. Then the
+    nearest directory that tells them apart is added, with ``…`` for the
+    directories in between: ``proxy-eu-west/…/access.log``.
+    """
     by_name: dict[str, set[str]] = {}
     for finding in findings:
         by_name.setdefault(Path(finding["SourceFile"]).name, set()).add(finding["SourceFile"])
-    return {path for paths in by_name.values() if len(paths) > 1 for path in paths}
 
-
-def _request_target(finding: dict[str, Any]) -> str:
-    """Return the URL with its host: an origin-form URL (/path) gets the host in front."""
-    url = finding["Url"] or ""
-    host = finding["DstHostname"] or finding["DstIpAddr"] or ""
-    if url.startswith("/") and host:
-        return f"{host}{url}"
-    return url or host
+    names: dict[str, str] = {}
+    for base_name, paths in by_name.items():
+        if len(paths) == 1:
+            names[next(iter(paths))] = base_name
+            continue
+        parts = {path: Path(path).parts for path in paths}
+        for path, own in parts.items():
+            names[path] = path
+            for depth in range(2, len(own) + 1):
+                suffix = own[-depth:]
+                if all(other[-depth:] != suffix for other_path, other in parts.items() if other_path != path):
+                    middle = "/…/" if depth > 2 else "/"
+                    names[path] = f"{own[-depth]}{middle}{base_name}"
+                    break
+    return names
 
 
 def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, min_width=19)
     table.add_column("Source", overflow="ellipsis", no_wrap=True, max_width=26)
-    table.add_column("Host", overflow="ellipsis", no_wrap=True, ratio=2)
+    table.add_column("Host", overflow="ellipsis", no_wrap=True, max_width=WIDE_HOST_COLUMNS)
     table.add_column("URL", overflow="ellipsis", no_wrap=True, ratio=3)
     table.add_column("User agent", overflow="ellipsis", no_wrap=True, ratio=2)
     table.add_column("Up", justify="right", no_wrap=True, min_width=9)
     table.add_column("Down", justify="right", no_wrap=True, min_width=9)
-    table.add_column("File:line", overflow="ellipsis", no_wrap=True, min_width=12, ratio=2)
-    full_paths = _ambiguous_files(findings)
+    table.add_column("File:line", overflow="ellipsis", no_wrap=True, min_width=12, max_width=WIDE_LOCATION_COLUMNS)
+    short_names = _short_file_names(findings)
     for finding in findings:
         table.add_row(
             format_time(finding["TimeGenerated"]),
             _plain(_source(finding)),
-            _plain(finding["DstHostname"] or finding["DstIpAddr"]),
+            _cut_left(safe_text(finding["DstHostname"] or finding["DstIpAddr"]), WIDE_HOST_COLUMNS),
             _plain(finding["Url"]),
             _plain(finding["HttpUserAgent"]),
             format_bytes(finding["SrcBytes"]),
             format_bytes(finding["DstBytes"]),
-            _plain(_location(finding, full_paths)),
+            _cut_left(safe_text(_location(finding, short_names)), WIDE_LOCATION_COLUMNS),
         )
     return table
 
 
-def _narrow_findings_table(findings: list[dict[str, Any]]) -> Table:
-    """Two lines per finding, so that all of it fits 80 columns."""
+def _narrow_findings_table(findings: list[dict[str, Any]], width: int) -> Table:
+    """Three lines per finding, so that all of it fits 80 columns.
+
+    Host names and file paths are cut from the left, because their last part
+    (the registered domain, the file name and line) tells most.
+    """
+    source_width = NARROW_SOURCE_COLUMNS
+    # Four columns with their separators take 12 characters besides their contents.
+    request_width = max(20, width - 10 - source_width - 10 - 12)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, width=10)
-    table.add_column("Source\nFile:line", overflow="ellipsis", no_wrap=True, max_width=24)
-    table.add_column("Request\nUser agent", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("Source\nFile:line", overflow="ellipsis", no_wrap=True, width=source_width)
+    table.add_column("Host\nRequest\nUser agent", overflow="ellipsis", no_wrap=True, ratio=1)
     table.add_column("Up\nDown", justify="right", no_wrap=True, width=10)
-    full_paths = _ambiguous_files(findings)
+    short_names = _short_file_names(findings)
     for finding in findings:
         time = finding["TimeGenerated"]
         when = f"{time:%Y-%m-%d}\n{time:%H:%M:%S}" if time else ""
-        request = f"{finding['HttpRequestMethod'] or ''} {_request_target(finding)}".strip()
+        host = finding["DstHostname"] or finding["DstIpAddr"] or ""
+        request = f"{finding['HttpRequestMethod'] or ''} {finding['Url'] or ''}".strip()
         table.add_row(
             when,
-            _lines(_source(finding), _location(finding, full_paths)),
-            _lines(request, finding["HttpUserAgent"]),
+            _lines(_source(finding), _cut_left(safe_text(_location(finding, short_names)), source_width)),
+            _lines(_cut_left(safe_text(host), request_width), request, finding["HttpUserAgent"]),
             f"{format_bytes(finding['SrcBytes']) or '-'}\n{format_bytes(finding['DstBytes']) or '-'}",
         )
     return table
+
+
+def _cut_left(text: str, width: int) -> str:
+    """Return ``text`` cut to ``width`` characters from the left, marked with an ellipsis."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - width + 1 :]
 
 
 def render_findings(console: Console, result: HuntResult, limit: int | None = None) -> None:
     """Print the findings, one table per rule, in time order.
 
     Long values are cut with an ellipsis to fit the terminal; the JSON Lines
-    output keeps them whole. Below WIDE_LAYOUT_COLUMNS each finding takes two lines.
+    output keeps them whole. Below WIDE_LAYOUT_COLUMNS each finding takes three lines.
     """
     shown = result.findings if limit is None else result.findings[:limit]
     narrow = console.width < WIDE_LAYOUT_COLUMNS
@@ -171,7 +202,7 @@ def render_findings(console: Console, result: HuntResult, limit: int | None = No
         heading.append(f"  {total} finding{'s' if total != 1 else ''}")
         console.print(heading)
 
-        table = _narrow_findings_table(findings) if narrow else _wide_findings_table(findings)
+        table = _narrow_findings_table(findings, console.width) if narrow else _wide_findings_table(findings)
         console.print(table)
 
     if limit is not None and len(result.findings) > limit:
