@@ -377,3 +377,11 @@ def test_combined_long_agent_loaded(load_text):
 
     assert loaded.report.format == "combined"
     assert loaded.line(1)["HttpUserAgent"] == "a" * LONG_LINE_CHARACTERS
+
+
+def test_bracketed_ipv6_client_unwrapped(load_text) -> None:
+    line = '[2001:db8::2] - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8.5.0"\n'
+
+    loaded = load_text(line)
+
+    assert loaded.line(1)["SrcIpAddr"] == "2001:db8::2"

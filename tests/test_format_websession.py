@@ -525,3 +525,19 @@ def test_csv_agrees_with_csv_module(load_text, records):
     assert parsed == [[None if value in ("", "-") else value for value in fields] for fields in expected]
     assert loaded.report.rejected == 0
     assert loaded.report.error is None
+
+
+def test_jsonl_object_value_counted_invalid(load_text) -> None:
+    text = (
+        '{"HttpUserAgent": {"original": "rclone/v1.68.2"}, "SrcIpAddr": "10.0.0.1", "Url": "/a"}\n'
+        '{"HttpUserAgent": "rclone/v1.0", "SrcIpAddr": "10.0.0.2", "Url": "/b", "SrcBytes": "-"}\n'
+        '{"HttpUserAgent": ["a", "b"], "SrcIpAddr": "10.0.0.3", "Url": "/c", "SrcBytes": {"x": 1}}\n'
+    )
+
+    loaded = load_text(text, name="events.jsonl")
+
+    assert loaded.line(1)["HttpUserAgent"] is None
+    assert loaded.line(2)["HttpUserAgent"] == "rclone/v1.0"
+    assert loaded.line(2)["SrcBytes"] is None
+    assert loaded.line(3)["HttpUserAgent"] is None
+    assert loaded.report.invalid_values == {"HttpUserAgent": 2, "SrcBytes": 1}

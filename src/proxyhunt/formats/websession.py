@@ -44,12 +44,16 @@ def column_for_key(key: str) -> str | None:
     return column
 
 
-def _typed_items(column: str, text: str) -> list[str]:
+def _typed_items(column: str, text: str, invalid: str | None = None) -> list[str]:
+    """Return the select items for a column; ``invalid`` is text present in the record but unusable."""
     sql_type = COLUMN_TYPES[column]
+    raw = f"coalesce({text}, {invalid})" if invalid else text
     if column == "TimeGenerated":
-        return [f"ph_time({text}) AS {column}", f"{text} AS _raw_{column}"]
+        return [f"ph_time({text}) AS {column}", f"{raw} AS _raw_{column}"]
     if sql_type in ("INTEGER", "BIGINT"):
-        return [f"TRY_CAST(TRY_CAST({text} AS DOUBLE) AS {sql_type}) AS {column}", f"{text} AS _raw_{column}"]
+        return [f"TRY_CAST(TRY_CAST({text} AS DOUBLE) AS {sql_type}) AS {column}", f"{raw} AS _raw_{column}"]
+    if invalid:
+        return [f"{text} AS {column}", f"{invalid} AS _raw_{column}"]
     return [f"{text} AS {column}"]
 
 
@@ -100,11 +104,19 @@ def _json_select(keys: list[str]) -> str:
     ]
     paths: list[str] = []
     for column, names in _columns_by_key(keys).items():
-        positions = []
+        values = []
+        non_scalars = []
         for name in names:
             paths.append("$." + json.dumps(name))
-            positions.append(f"nullif(v[{len(paths)}], '-')")
-        items.extend(_typed_items(column, f"coalesce({', '.join(positions)})"))
+            position = len(paths)
+            # An object or array where a column expects one value is counted as
+            # invalid rather than matched as its JSON text.
+            non_scalar = f"json_type(j[{position}]) IN ('OBJECT', 'ARRAY')"
+            values.append(f"CASE WHEN {non_scalar} THEN NULL ELSE nullif(v[{position}], '-') END")
+            non_scalars.append(f"CASE WHEN {non_scalar} THEN v[{position}] END")
+        items.extend(
+            _typed_items(column, f"coalesce({', '.join(values)})", invalid=f"coalesce({', '.join(non_scalars)})")
+        )
     path_list = ", ".join(quote_literal(path) for path in paths) or "'$.__none__'"
     select_list = ",\n            ".join(items)
     return f"""
@@ -112,9 +124,14 @@ def _json_select(keys: list[str]) -> str:
             {select_list}
         FROM (
             SELECT SourceLine, RawEvent,
-                   CASE WHEN json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT'
-                        THEN json_extract_string(RawEvent, [{path_list}]) END AS v
-            FROM lines
+                   json_extract_string(record, [{path_list}]) AS v,
+                   json_extract(record, [{path_list}]) AS j
+            FROM (
+                -- Invalid JSON becomes NULL before any extraction, which would raise on it.
+                SELECT SourceLine, RawEvent,
+                       CASE WHEN json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT' THEN RawEvent END AS record
+                FROM lines
+            )
         )
         """
 
