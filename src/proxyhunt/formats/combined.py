@@ -167,7 +167,7 @@ class CombinedLog(LineFormat):
                  ELSE f.extra END AS _ignored_text,
             CAST(try_strptime(f.time, '%d/%b/%Y:%H:%M:%S %z') AS TIMESTAMP) AS TimeGenerated,
             f.time AS _raw_TimeGenerated,
-            -- nginx behind some proxies logs an IPv6 client in brackets: [2001:db8::2].
+            -- Some log writers put an IPv6 client in brackets, as in URLs: [2001:db8::2].
             CASE WHEN starts_with(f.client, '[') AND ends_with(f.client, ']') THEN trim(f.client, '[]')
                  ELSE ph_dash(f.client) END AS SrcIpAddr,
             ph_dash(f.user) AS SrcUsername,
