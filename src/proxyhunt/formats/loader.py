@@ -50,7 +50,7 @@ REJECT_TEXT_LIMIT = 4096
 
 @dataclass
 class FileReport:
-    """What happened to one input file: its format and where each line went."""
+    """Outcome of loading one input file: its format and where each of its lines went."""
 
     path: str
     format: str | None = None

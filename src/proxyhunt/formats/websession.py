@@ -6,7 +6,7 @@ columns that exports use (``TimeGenerated [UTC]``, ``timestamp``). Columns that
 match nothing are ignored. A value ``-``, the placeholder that W3C, Squid and the
 combined format write for a missing value, is NULL, and so is an empty CSV field.
 
-A CSV export of a Sentinel custom log table (``RawData`` holds the original log
+A CSV export of a Sentinel custom log table (``RawData`` contains the original log
 line, as in ``SquidProxy_CL``) is unwrapped: each RawData value is parsed by the
 format detected from those values, and keeps the CSV record's line number.
 """

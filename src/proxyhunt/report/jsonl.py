@@ -43,7 +43,7 @@ def _replace_when_done(target: str | Path) -> Iterator[IO[str]]:
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        # WebSession times are UTC without a zone attached; say so in the text.
+        # WebSession times are UTC without a zone attached, so the text gets the Z suffix.
         text = value.isoformat()
         return text if value.tzinfo else text + "Z"
     if isinstance(value, date):
