@@ -293,15 +293,13 @@ def test_hostile_user_agent_not_echoed_raw(tmp_path):
     assert "\\x1b[2J" in result.stdout
 
 
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-def test_hostile_user_agent_on_terminal(tmp_path):
-    # On a terminal rich writes its own colour sequences, so look for the log's sequences only.
-    hostile = write_log(tmp_path / "hostile.log", [combined_line(HOSTILE_USER_AGENT)])
+def run_on_terminal(*args: str) -> tuple[int, str]:
+    """Run ``proxyhunt`` with stdout and stderr on a pseudo-terminal; return its exit status and output."""
     primary, secondary = pty.openpty()
     env = {**os.environ, "COLUMNS": "250", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
-        [*proxyhunt_command(), "hunt", str(hostile)], stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env
+        [*proxyhunt_command(), *args], stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env
     )
     os.close(secondary)
     output = bytearray()
@@ -320,13 +318,52 @@ def test_hostile_user_agent_on_terminal(tmp_path):
     finally:
         os.close(primary)
         returncode = process.wait(timeout=60)
-    text = output.decode("utf-8", errors="replace")
+    return returncode, output.decode("utf-8", errors="replace")
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_hostile_user_agent_on_terminal(tmp_path):
+    # On a terminal rich writes its own colour sequences, so look for the log's sequences only.
+    hostile = write_log(tmp_path / "hostile.log", [combined_line(HOSTILE_USER_AGENT)])
+
+    returncode, text = run_on_terminal("hunt", str(hostile))
 
     assert returncode == 1
     assert "Traceback" not in text
     for payload in ("\x1b[2J", "\x1b]0;pwned", "\x07", "\x01", "\x7f", "\x9b", "\u202e"):
         assert payload not in text, f"{payload!r} reached the terminal"
     assert "\\x1b[2J" in text
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_progress_bar_on_terminal_only(tmp_path):
+    # Above the progress threshold (8 MiB) the bar appears on a terminal, and never in a pipe.
+    lines = [combined_line("curl/8.5.0", minute=index % 60) for index in range(80_000)]
+    large = write_log(tmp_path / "large.log", lines)
+    assert large.stat().st_size > 8 * 1024 * 1024
+
+    returncode, text = run_on_terminal("hunt", str(large), "--limit", "0")
+    piped = run_proxyhunt("hunt", str(large), "--limit", "0")
+
+    assert returncode == 0
+    assert "reading" in text
+    assert "reading" not in piped.stderr
+    assert "reading" not in piped.stdout
+
+
+def test_connect_only_log_notes_tls(tmp_path: Path) -> None:
+    lines = [
+        f'10.0.0.5 - - [03/Nov/2026:02:{minute:02d}:44 +0100] "CONNECT bucket.example:443 HTTP/1.1" 200 9000 "-" '
+        '"Go-http-client/1.1"'
+        for minute in range(10)
+    ]
+    log = write_log(tmp_path / "tunnels.log", lines)
+
+    result = run_proxyhunt("hunt", str(log))
+
+    assert result.returncode == 0
+    assert "10 of 10 requests are CONNECT tunnels" in result.stderr
+    assert "without TLS interception" in result.stderr
 
 
 def test_hunt_rejects_output_that_is_an_input(tmp_path: Path) -> None:
