@@ -319,7 +319,7 @@ def test_zeek_json_detection(load_text):
     assert load_text(JSON_TEXT).report.format == "zeek-json"
 
 
-def test_zeek_tsv_pipe_separator_detected(load_text: LoadText) -> None:
+def test_zeek_tsv_pipe_separator_detected(load_text) -> None:
     text = (
         "#separator \\x7c\n"
         "#unset_field|-\n"

@@ -18,6 +18,7 @@ The ``SELECT`` of a format returns any subset of the WebSession columns, plus:
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import ClassVar
@@ -100,6 +101,18 @@ class LineFormat(LogFormat):
 def non_blank(sample: list[str]) -> list[str]:
     """Return the sampled lines that are not blank."""
     return [line for line in sample if line.strip()]
+
+
+def json_objects(sample: list[str], limit: int = 50) -> list[dict | None]:
+    """Parse up to ``limit`` non-blank sampled lines as JSON; None stands for a line that is not an object."""
+    records: list[dict | None] = []
+    for line in non_blank(sample)[:limit]:
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        records.append(record if isinstance(record, dict) else None)
+    return records
 
 
 def match_ratio(lines: list[str], predicate) -> float:

@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -506,9 +506,3 @@ def _literal_or_null(value: str | None) -> str:
     if value is None:
         return "NULL"
     return "'" + value.replace("'", "''") + "'"
-
-
-def iter_files(paths: Iterable[str]) -> Iterator[str]:
-    """Yield the files that ``paths`` expand to."""
-    files, _ = expand_paths(paths)
-    yield from files

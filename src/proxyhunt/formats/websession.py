@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from proxyhunt.formats.base import LineFormat, LineParser, non_blank
+from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
 from proxyhunt.formats.sql import query_arrow, quote_literal
 from proxyhunt.schema import COLUMN_TYPES, PROVENANCE_COLUMNS, column_for_field
 
@@ -143,17 +143,12 @@ class WebSessionJson(LineFormat):
     title = "JSON Lines with WebSession or Sigma proxy field names"
 
     def detect(self, sample: list[str]) -> float:
-        lines = non_blank(sample)[:50]
-        if not lines:
+        records = json_objects(sample)
+        if not records:
             return 0.0
         scores = []
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                scores.append(0.0)
-                continue
-            if not isinstance(record, dict):
+        for record in records:
+            if record is None:
                 scores.append(0.0)
                 continue
             mapped = {column_for_key(key) for key in record} - {None}

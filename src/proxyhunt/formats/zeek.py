@@ -14,7 +14,6 @@ The JSON form omits unset fields. Its ``ts`` is epoch seconds or, with
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -22,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from proxyhunt.formats.base import LineFormat, LineParser, non_blank
+from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
 from proxyhunt.formats.sql import quote_literal
 
 # Zeek http.log field -> (WebSession column, SQL type or None for text).
@@ -208,22 +207,18 @@ class ZeekJson(LineFormat):
     vendor = "Zeek"
 
     def detect(self, sample: list[str]) -> float:
-        lines = non_blank(sample)[:50]
-        if not lines:
+        records = json_objects(sample)
+        if not records:
             return 0.0
         hits = 0
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if not isinstance(record, dict):
+        for record in records:
+            if record is None:
                 continue
             keys = set(record)
             has_id = "id.orig_h" in keys or "id_orig_h" in keys or "id" in keys
             if "uid" in keys and has_id and _HTTP_FIELDS & keys:
                 hits += 1
-        return hits / len(lines)
+        return hits / len(records)
 
     def select_sql(self) -> str:
         paths: list[str] = []
