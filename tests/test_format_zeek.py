@@ -334,3 +334,16 @@ def test_zeek_tsv_pipe_separator_detected(load_text) -> None:
     assert loaded.report.format == "zeek-tsv"
     assert loaded.line(6)["HttpUserAgent"] == "rclone/v1.68.2"
     assert loaded.line(6)["DstHostname"] == "bucket.example"
+
+
+def test_zeek_json_object_user_agent_invalid(load_text) -> None:
+    text = (
+        '{"ts": 1588206738.09551, "uid": "C1", "id.orig_h": "10.0.1.4", "method": "PUT", "host": "b.example", '
+        '"uri": "/u", "user_agent": {"original": "rclone/v1.68.2"}}\n'
+    )
+
+    loaded = load_text(text, name="http.json")
+
+    assert loaded.report.format == "zeek-json"
+    assert loaded.line(1)["HttpUserAgent"] is None
+    assert loaded.report.invalid_values == {"HttpUserAgent": 1}

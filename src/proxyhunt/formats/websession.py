@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
+from proxyhunt.formats.json_fields import JsonFields
 from proxyhunt.formats.sql import query_arrow, quote_literal
 from proxyhunt.schema import COLUMN_TYPES, PROVENANCE_COLUMNS, column_for_field
 
@@ -96,44 +97,12 @@ class _JsonParser(LineParser):
 
 
 def _json_select(keys: list[str]) -> str:
-    items = [
-        "SourceLine",
-        "RawEvent",
-        "CASE WHEN NOT coalesce(json_valid(RawEvent), false) THEN 'invalid JSON' "
-        "WHEN json_type(RawEvent) <> 'OBJECT' THEN 'not a JSON object' END AS _reject",
-    ]
-    paths: list[str] = []
+    fields = JsonFields()
+    items: list[str] = []
     for column, names in _columns_by_key(keys).items():
-        values = []
-        non_scalars = []
-        for name in names:
-            paths.append("$." + json.dumps(name))
-            position = len(paths)
-            # An object or array where a column expects one value is counted as
-            # invalid rather than matched as its JSON text.
-            non_scalar = f"json_type(j[{position}]) IN ('OBJECT', 'ARRAY')"
-            values.append(f"CASE WHEN {non_scalar} THEN NULL ELSE nullif(v[{position}], '-') END")
-            non_scalars.append(f"CASE WHEN {non_scalar} THEN v[{position}] END")
-        items.extend(
-            _typed_items(column, f"coalesce({', '.join(values)})", invalid=f"coalesce({', '.join(non_scalars)})")
-        )
-    path_list = ", ".join(quote_literal(path) for path in paths) or "'$.__none__'"
-    select_list = ",\n            ".join(items)
-    return f"""
-        SELECT
-            {select_list}
-        FROM (
-            SELECT SourceLine, RawEvent,
-                   json_extract_string(record, [{path_list}]) AS v,
-                   json_extract(record, [{path_list}]) AS j
-            FROM (
-                -- Invalid JSON becomes NULL before any extraction, which would raise on it.
-                SELECT SourceLine, RawEvent,
-                       CASE WHEN json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT' THEN RawEvent END AS record
-                FROM lines
-            )
-        )
-        """
+        text, invalid = fields.value(["$." + json.dumps(name) for name in names], dash_is_null=True)
+        items.extend(_typed_items(column, text, invalid=invalid))
+    return fields.select(items)
 
 
 class WebSessionJson(LineFormat):

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
+from proxyhunt.formats.json_fields import JsonFields
 from proxyhunt.formats.sql import quote_literal
 
 # Zeek http.log field -> (WebSession column, SQL type or None for text).
@@ -84,13 +85,16 @@ def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
-def _typed(column: str, sql_type: str | None, text: str) -> list[str]:
-    """Return the select items for one column, with its ``_raw_`` text for typed columns."""
+def _typed(column: str, sql_type: str | None, text: str, invalid: str | None = None) -> list[str]:
+    """Return the select items for one column and its ``_raw_`` text; ``invalid`` is unusable text present."""
+    raw = f"coalesce({text}, {invalid})" if invalid else text
     if sql_type is None:
+        if invalid:
+            return [f"{text} AS {column}", f"{invalid} AS _raw_{column}"]
         return [f"{text} AS {column}"]
     if sql_type == "time":
-        return [f"ph_time({text}) AS {column}", f"{text} AS _raw_{column}"]
-    return [f"TRY_CAST({text} AS {sql_type}) AS {column}", f"{text} AS _raw_{column}"]
+        return [f"ph_time({text}) AS {column}", f"{raw} AS _raw_{column}"]
+    return [f"TRY_CAST({text} AS {sql_type}) AS {column}", f"{raw} AS _raw_{column}"]
 
 
 class _TsvParser(LineParser):
@@ -221,38 +225,15 @@ class ZeekJson(LineFormat):
         return hits / len(records)
 
     def select_sql(self) -> str:
-        paths: list[str] = []
-        items = [
-            "SourceLine",
-            "RawEvent",
-            "CASE WHEN NOT coalesce(json_valid(RawEvent), false) THEN 'invalid JSON' "
-            "WHEN json_type(RawEvent) <> 'OBJECT' THEN 'not a JSON object' END AS _reject",
-        ]
+        fields = JsonFields()
+        items: list[str] = []
         for field, (column, sql_type) in FIELD_MAP.items():
-            spellings = [field]
+            paths = [f'$."{field}"']
             if "." in field:
-                spellings.append(field.replace(".", "_"))
-            positions = []
-            for spelling in spellings:
-                paths.append(f'$."{spelling}"')
-                positions.append(f"v[{len(paths)}]")
-            if "." in field:
-                # Zeek's JSON writer can also nest the connection tuple as {"id": {"orig_h": ...}}.
                 parent, child = field.split(".", 1)
+                paths.append(f'$."{field.replace(".", "_")}"')
+                # Zeek's JSON writer can also nest the connection tuple as {"id": {"orig_h": ...}}.
                 paths.append(f'$."{parent}"."{child}"')
-                positions.append(f"v[{len(paths)}]")
-            text = f"coalesce({', '.join(positions)})"
-            items.extend(_typed(column, sql_type, text))
-
-        path_list = ", ".join(quote_literal(path) for path in paths)
-        select_list = ",\n            ".join(items)
-        return f"""
-        SELECT
-            {select_list}
-        FROM (
-            SELECT SourceLine, RawEvent,
-                   CASE WHEN json_valid(RawEvent) AND json_type(RawEvent) = 'OBJECT'
-                        THEN json_extract_string(RawEvent, [{path_list}]) END AS v
-            FROM lines
-        )
-        """
+            text, invalid = fields.value(paths)
+            items.extend(_typed(column, sql_type, text, invalid))
+        return fields.select(items)
