@@ -27,6 +27,8 @@ SKIPPED_RULES_LISTED = 10
 NARROW_SOURCE_COLUMNS = 24
 # Widest host and File:line cells in the wide layout; longer values are cut from the left.
 WIDE_HOST_COLUMNS = 40
+# An IPv6 address takes up to 39 characters, and the user name follows it.
+WIDE_SOURCE_COLUMNS = 60
 WIDE_LOCATION_COLUMNS = 40
 # Terminals narrower than this get two lines per finding instead of one.
 WIDE_LAYOUT_COLUMNS = 170
@@ -122,7 +124,7 @@ def _short_file_names(findings: list[dict[str, Any]]) -> dict[str, str]:
 def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, min_width=19)
-    table.add_column("Source", overflow="ellipsis", no_wrap=True, max_width=26)
+    table.add_column("Source", overflow="fold", max_width=WIDE_SOURCE_COLUMNS)
     table.add_column("Host", overflow="ellipsis", no_wrap=True, max_width=WIDE_HOST_COLUMNS)
     table.add_column("URL", overflow="ellipsis", no_wrap=True, ratio=3)
     table.add_column("User agent", overflow="ellipsis", no_wrap=True, ratio=2)
@@ -137,8 +139,8 @@ def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
             _cut_left(safe_text(finding["DstHostname"] or finding["DstIpAddr"]), WIDE_HOST_COLUMNS),
             _plain(finding["Url"]),
             _plain(finding["HttpUserAgent"]),
-            format_bytes(finding["SrcBytes"]),
-            format_bytes(finding["DstBytes"]),
+            format_bytes(finding["SrcBytes"]) or "-",
+            format_bytes(finding["DstBytes"]) or "-",
             _cut_left(safe_text(_location(finding, short_names)), WIDE_LOCATION_COLUMNS),
         )
     return table
@@ -155,7 +157,7 @@ def _narrow_findings_table(findings: list[dict[str, Any]], width: int) -> Table:
     request_width = max(20, width - 10 - source_width - 10 - 12)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, width=10)
-    table.add_column("Source\nFile:line", overflow="ellipsis", no_wrap=True, width=source_width)
+    table.add_column("Source IP\nUser\nFile:line", overflow="fold", width=source_width)
     table.add_column("Host\nRequest\nUser agent", overflow="ellipsis", no_wrap=True, ratio=1)
     table.add_column("Up\nDown", justify="right", no_wrap=True, width=10)
     short_names = _short_file_names(findings)
@@ -166,7 +168,11 @@ def _narrow_findings_table(findings: list[dict[str, Any]], width: int) -> Table:
         request = f"{finding['HttpRequestMethod'] or ''} {finding['Url'] or ''}".strip()
         table.add_row(
             when,
-            _lines(_source(finding), _cut_left(safe_text(_location(finding, short_names)), source_width)),
+            _lines(
+                finding["SrcIpAddr"],
+                finding["SrcUsername"] or "-",
+                _cut_left(safe_text(_location(finding, short_names)), source_width),
+            ),
             _lines(_cut_left(safe_text(host), request_width), request, finding["HttpUserAgent"]),
             f"{format_bytes(finding['SrcBytes']) or '-'}\n{format_bytes(finding['DstBytes']) or '-'}",
         )
@@ -222,7 +228,7 @@ def _uploaded(source: SourceSummary) -> str:
 def render_sources(console: Console, result: HuntResult) -> None:
     """Print hits per client: how many, how much uploaded, to how many destinations, and when."""
     table = Table(title="Hits per source", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("Source IP\nUser", overflow="ellipsis", no_wrap=True, min_width=15, max_width=40)
+    table.add_column("Source IP\nUser", overflow="fold", min_width=15, max_width=24)
     table.add_column("Hits", justify="right", no_wrap=True, min_width=4)
     table.add_column("Uploaded", justify="right", no_wrap=True)
     table.add_column("Downloaded", justify="right", no_wrap=True)
