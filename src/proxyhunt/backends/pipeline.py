@@ -16,6 +16,7 @@ from sigma.processing.transformations.base import FieldMappingTransformationBase
 from sigma.rule import SigmaLogSource
 
 from proxyhunt.formats.zeek import FIELD_MAP as ZEEK_FIELD_MAP
+from proxyhunt.rules.loader import is_zeek_http
 from proxyhunt.schema import column_for_field
 
 
@@ -30,11 +31,6 @@ def _zeek_http_columns() -> dict[str, str]:
 
 # Zeek http.log field -> WebSession column, as the Zeek reader fills them.
 ZEEK_HTTP_COLUMNS: dict[str, str] = _zeek_http_columns()
-
-
-def is_zeek_http(logsource: SigmaLogSource) -> bool:
-    """True when a rule's log source is Zeek http.log."""
-    return logsource.product == "zeek" and logsource.service == "http"
 
 
 def column_for_rule_field(logsource: SigmaLogSource, field: str) -> str | None:

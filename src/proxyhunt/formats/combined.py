@@ -27,7 +27,7 @@ import re
 import duckdb
 
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
-from proxyhunt.formats.sql import quote_literal
+from proxyhunt.formats.sql import quote_literal, register_function
 
 
 def _quoted(possessive: bool) -> str:
@@ -108,12 +108,7 @@ def unescape_field(value: str | None) -> str | None:
 
 def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
     """Register ``ph_clf_unescape`` on a connection. Calling it again is harmless."""
-    try:
-        connection.create_function(
-            "ph_clf_unescape", unescape_field, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False
-        )
-    except (duckdb.NotImplementedException, duckdb.CatalogException):
-        pass
+    register_function(connection, "ph_clf_unescape", unescape_field)
 
 
 def _is_accepted(line: str) -> bool:

@@ -35,7 +35,7 @@ from proxyhunt.formats.source import (
     open_file,
     read_sample,
 )
-from proxyhunt.formats.sql import create_macros, quote_identifier
+from proxyhunt.formats.sql import create_macros, quote_identifier, quote_literal
 from proxyhunt.schema import COLUMN_NAMES, COLUMN_TYPES, create_table_sql
 
 log = logging.getLogger(__name__)
@@ -469,15 +469,14 @@ def _finalize_select(stage_columns: list[str], fmt: LineFormat) -> str:
     otherwise.
     """
     present = set(stage_columns)
-    has_url = "Url" in present
-    path_expr = "UrlPath" if "UrlPath" in present else ("ph_url_path(Url)" if has_url else "NULL")
 
     derived: dict[str, str] = {
         "SourceFile": "?",
-        "EventProduct": _literal_or_null(fmt.product),
-        "EventVendor": _literal_or_null(fmt.vendor),
+        "EventProduct": quote_literal(fmt.product) if fmt.product is not None else "NULL",
+        "EventVendor": quote_literal(fmt.vendor) if fmt.vendor is not None else "NULL",
     }
-    if has_url:
+    if "Url" in present:
+        path_expr = "UrlPath" if "UrlPath" in present else "ph_url_path(Url)"
         derived["UrlPath"] = path_expr
         derived["UrlQuery"] = "ph_url_query(Url)"
         derived["UrlExtension"] = f"ph_url_extension({path_expr})"
@@ -500,9 +499,3 @@ def _finalize_select(stage_columns: list[str], fmt: LineFormat) -> str:
             expression = "NULL"
         items.append(f"CAST({expression} AS {sql_type}) AS {quoted}")
     return ", ".join(items)
-
-
-def _literal_or_null(value: str | None) -> str:
-    if value is None:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"

@@ -6,6 +6,8 @@ URLs are SQL macros, created once per connection by ``create_macros``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import pyarrow as pa
 
@@ -84,3 +86,11 @@ def quote_identifier(name: str) -> str:
 def query_arrow(connection: duckdb.DuckDBPyConnection, query: str) -> pa.Table:
     """Run a query and return its result as one Arrow table."""
     return connection.sql(query).to_arrow_table()
+
+
+def register_function(connection: duckdb.DuckDBPyConnection, name: str, function: Callable[[str | None], str | None]) -> None:
+    """Register a Python VARCHAR -> VARCHAR function under ``name``; a second call on one connection is harmless."""
+    try:
+        connection.create_function(name, function, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False)
+    except (duckdb.NotImplementedException, duckdb.CatalogException):
+        pass

@@ -25,6 +25,7 @@ import re
 import duckdb
 
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
+from proxyhunt.formats.sql import register_function
 
 _LINE = (
     r"^\s*(\d+(?:\.\d+)?)\s+(-?\d+)\s+(\S+)\s+([A-Za-z_]+|-)/(\d{1,3}|-)\s+(-?\d+)\s+(\S+)\s+(\S+)"
@@ -75,12 +76,7 @@ def unquote_mime_value(value: str | None) -> str | None:
 
 def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
     """Register ``ph_squid_unquote`` on a connection. Calling it again is harmless."""
-    try:
-        connection.create_function(
-            "ph_squid_unquote", unquote_mime_value, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False
-        )
-    except (duckdb.NotImplementedException, duckdb.CatalogException):
-        pass
+    register_function(connection, "ph_squid_unquote", unquote_mime_value)
 
 
 def _header_value(header: str) -> str:

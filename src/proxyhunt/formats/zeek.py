@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
 from proxyhunt.formats.json_fields import JsonFields
-from proxyhunt.formats.sql import quote_literal
+from proxyhunt.formats.sql import quote_literal, register_function
 
 # Zeek http.log field -> (WebSession column, SQL type or None for text).
 FIELD_MAP: dict[str, tuple[str, str | None]] = {
@@ -74,15 +74,8 @@ def _decode_separator(line: str) -> str:
 
 
 def register_functions(connection: duckdb.DuckDBPyConnection) -> None:
-    """Register ``ph_zeek_unescape`` on a connection; a second call is harmless."""
-    try:
-        connection.create_function(
-            "ph_zeek_unescape", unescape_zeek, ["VARCHAR"], "VARCHAR", null_handling="special", side_effects=False
-        )
-    except duckdb.NotImplementedException:
-        pass
-    except duckdb.CatalogException:
-        pass
+    """Register ``ph_zeek_unescape`` on a connection. Calling it again is harmless."""
+    register_function(connection, "ph_zeek_unescape", unescape_zeek)
 
 
 def _typed(column: str, sql_type: str | None, text: str, invalid: str | None = None) -> list[str]:

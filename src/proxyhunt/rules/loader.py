@@ -18,7 +18,7 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaLogSource, SigmaRule
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,17 @@ def find_rule_files(path: str) -> tuple[list[Path], RuleProblem | None]:
     return [], RuleProblem(path, "rule file not found; check the path given to --rules")
 
 
+def is_zeek_http(logsource: SigmaLogSource) -> bool:
+    """True when a rule's log source is Zeek http.log."""
+    return logsource.product == "zeek" and logsource.service == "http"
+
+
 def is_proxy_rule(rule: SigmaRule) -> bool:
     """True when the rule's log source is web-proxy traffic (category proxy, or Zeek http)."""
     logsource = rule.logsource
     if logsource.category == "proxy":
         return True
-    return logsource.product == "zeek" and logsource.service == "http"
+    return is_zeek_http(logsource)
 
 
 def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
