@@ -2,7 +2,7 @@
 
 A format has a name, a ``detect`` method that scores a sample of decoded lines,
 and a parser. Line formats turn a relation ``lines(SourceLine, RawEvent)`` into
-WebSession columns with one DuckDB ``SELECT``; a parser may keep state between
+WebSession columns with one DuckDB ``SELECT``. A parser may keep state between
 batches, such as the current Zeek ``#fields`` header.
 
 The ``SELECT`` of a format returns any subset of the WebSession columns, plus:

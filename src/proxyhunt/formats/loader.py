@@ -2,9 +2,9 @@
 
 Each line of a file ends up in exactly one of three counts: parsed (a row in
 ``websession``), rejected (a row in ``rejects`` with the reason) or skipped
-(blank, header or comment lines). A value that is present but invalid, such as
-an unparseable time, leaves its column NULL and is counted per column; the line
-itself is kept.
+(blank lines, headers, comments and the continuation lines of multi-line CSV
+records). A value that is present but invalid, such as an unparseable time,
+leaves its column NULL and is counted per column. The line itself is kept.
 """
 
 from __future__ import annotations
@@ -450,8 +450,8 @@ def _raise_if_interrupt(error: Exception) -> None:
 
 def _internal_error_message(path: str, error: Exception) -> str:
     if isinstance(error, duckdb.Error):
-        # A parse statement that fails is a defect in proxyhunt, not in the log;
-        # keep going with the other files and say which file triggered it.
+        # A parse statement that fails is a defect in proxyhunt, not in the log,
+        # so the other files are still read and the message names this one.
         return f"internal error while parsing ({error}); please report it with the file's first lines"
     log.debug("loading %s failed", path, exc_info=True)
     return (

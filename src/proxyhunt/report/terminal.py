@@ -255,10 +255,12 @@ def render_inputs(console: Console, result: HuntResult) -> None:
     table.add_column("Parsed", justify="right")
     table.add_column("Rejected", justify="right")
     table.add_column("Skipped", justify="right")
-    # The time range needs 19 more columns; an 80-column terminal leaves it out.
+
+    # The time range needs 19 more columns, so an 80-column terminal leaves it out.
     show_times = console.width >= 100
     if show_times:
         table.add_column("First event (UTC)\nLast event (UTC)", no_wrap=True, min_width=19)
+
     for report in result.files:
         name = report.format or ("-" if report.error else "empty")
         if report.compression:
@@ -266,6 +268,7 @@ def render_inputs(console: Console, result: HuntResult) -> None:
         time_range = ""
         if report.first_seen:
             time_range = f"{format_time(report.first_seen)}\n{format_time(report.last_seen)}"
+
         rejected = str(report.rejected)
         cells = [
             _plain(report.path),
@@ -278,6 +281,7 @@ def render_inputs(console: Console, result: HuntResult) -> None:
         if show_times:
             cells.append(time_range)
         table.add_row(*cells)
+
     console.print(table)
 
 
