@@ -1,0 +1,1 @@
+"""Benchmark of proxyhunt against grep, a Python loop and the Zircolite approach: see ``python -m bench --help``."""

@@ -1,0 +1,99 @@
+"""The comparison points that run in Python: a plain ``re`` loop and the Zircolite approach.
+
+Each baseline is run in its own process by ``python -m bench.baselines NAME
+FORMAT FILE`` and prints the number of events that the bundled rclone rule
+matches, so the benchmark can check that every approach finds the same events.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator
+from importlib import resources
+
+# Sigma proxy field names, as a Zircolite-style loader would name the columns.
+FIELDS = ("c-ip", "cs-username", "cs-method", "c-uri", "cs-host", "sc-status", "sc-bytes", "c-useragent")
+
+_COMBINED = re.compile(r'^(\S+) \S+ (\S+) \[[^\]]*\] "(\S+) (\S+)[^"]*" (\d{3}) (\d+|-) "[^"]*" "([^"]*)"')
+_SQUID_AGENT = re.compile(r"\\r\\nUser-Agent: (.*?)\\r\\n")
+_HOST = re.compile(r"^[a-z]+://([^/:]+)")
+
+
+def user_agents(fmt: str, path: str) -> Iterator[str]:
+    """Yield the user agent of each line, the way a quick script would cut it out."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if fmt == "combined":
+                match = _COMBINED.match(line)
+                if match:
+                    yield match.group(7)
+            elif fmt == "squid":
+                match = _SQUID_AGENT.search(line)
+                if match:
+                    yield match.group(1)
+            elif not line.startswith("#"):
+                yield line.split("\t")[12]
+
+
+def count_python_re(fmt: str, path: str) -> int:
+    """Count lines whose user agent starts with ``rclone/v``, ignoring case, as the Sigma rule does."""
+    pattern = re.compile(r"rclone/v", re.IGNORECASE)
+    return sum(1 for agent in user_agents(fmt, path) if pattern.match(agent))
+
+
+def rows(fmt: str, path: str) -> Iterator[tuple]:
+    """Yield one tuple of ``FIELDS`` per line."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if fmt == "combined":
+                match = _COMBINED.match(line)
+                if match:
+                    client, user, method, url, status, size, agent = match.groups()
+                    host = _HOST.match(url)
+                    yield (client, user, method, url, host.group(1) if host else None, status, size, agent)
+            elif fmt == "squid":
+                parts = line.split(None, 10)
+                agent = _SQUID_AGENT.search(line)
+                status = parts[3].partition("/")[2]
+                host = _HOST.match(parts[6])
+                yield (
+                    parts[2], parts[7], parts[5], parts[6], host.group(1) if host else None, status, parts[4],
+                    agent.group(1) if agent else None,
+                )
+            elif not line.startswith("#"):
+                parts = line.rstrip("\n").split("\t")
+                yield (parts[2], None, parts[7], parts[9], parts[8], parts[16], parts[15], parts[12])
+
+
+def count_zircolite(fmt: str, path: str) -> int:
+    """Load every line into SQLite and run the rule converted by pySigma's SQLite backend, as Zircolite does."""
+    from sigma.backends.sqlite import sqliteBackend
+    from sigma.collection import SigmaCollection
+
+    rule_text = resources.files("proxyhunt.rules").joinpath("bundled/proxy_ua_rclone.yml").read_text(encoding="utf-8")
+    query = sqliteBackend().convert(SigmaCollection.from_yaml(rule_text))[0]
+
+    connection = sqlite3.connect(":memory:")
+    columns = ", ".join(f'"{name}" TEXT' for name in FIELDS)
+    connection.execute(f"CREATE TABLE logs ({columns})")
+    placeholders = ", ".join("?" for _ in FIELDS)
+    connection.executemany(f"INSERT INTO logs VALUES ({placeholders})", rows(fmt, path))
+
+    # The backend writes its query against a table named "<TABLE_NAME>".
+    query = query.replace("<TABLE_NAME>", "logs").replace("SELECT *", "SELECT count(*)", 1)
+    return connection.execute(query).fetchone()[0]
+
+
+BASELINES = {"python-re": count_python_re, "zircolite": count_zircolite}
+
+
+def main(argv: list[str]) -> int:
+    name, fmt, path = argv
+    print(BASELINES[name](fmt, path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

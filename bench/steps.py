@@ -1,0 +1,150 @@
+"""The benchmark steps: what each one runs and how its result is read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.measure import Measurement, run
+
+PROXYHUNT = [sys.executable, "-m", "proxyhunt"]
+PROXYHUNT_FORMATS = {"squid": "squid", "combined": "combined", "zeek": "zeek-tsv"}
+
+# The label of each step in the tables, in the order the steps run.
+STEP_LABELS = {
+    "grep": "(a) LC_ALL=C grep -ci 'rclone/v'",
+    "python-re": "(b) Python loop with re",
+    "zircolite": "(c) SQLite + pySigma SQLite backend",
+    "hunt": "(d) proxyhunt hunt, bundled rule",
+    "normalize": "(e) proxyhunt normalize, all columns",
+    "sigmahq": "(f) SigmaHQ proxy rules over Parquet",
+}
+STEP_NAMES = tuple(STEP_LABELS)
+# Steps that count the events of the bundled rclone rule, so their counts must agree.
+RCLONE_STEPS = {"grep", "python-re", "zircolite", "hunt"}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One step on one log: its time, memory and what it found, or why it did not run."""
+
+    fmt: str
+    step: str
+    input_bytes: int
+    events: int
+    seconds: float | None = None
+    peak_rss_bytes: int | None = None
+    matches: int | None = None
+    rules: int | None = None
+    baseline_seconds: float | None = None
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return STEP_LABELS[self.step]
+
+    @property
+    def rclone_rule(self) -> bool:
+        return self.step in RCLONE_STEPS and self.seconds is not None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.seconds is None or not self.baseline_seconds:
+            return None
+        return self.seconds / self.baseline_seconds
+
+
+def count_events(fmt: str, log: Path) -> int:
+    """Count the log's events: its lines, less Zeek's ``#`` header lines."""
+    events = 0
+    with log.open("rb") as data:
+        for line in data:
+            if not (fmt == "zeek" and line.startswith(b"#")):
+                events += 1
+    return events
+
+
+def _jsonl_rows(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _available(command: str) -> bool:
+    try:
+        run([*PROXYHUNT, command, "--help"])
+    except RuntimeError:
+        return False
+    return True
+
+
+def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path | None) -> list[Result]:
+    """Run ``steps`` on ``log`` and return one Result each; grep always runs first, as the baseline."""
+    size = log.stat().st_size
+    events = count_events(fmt, log)
+    base = {"fmt": fmt, "input_bytes": size, "events": events}
+
+    # The first grep only settles the page cache and the binary; the second is measured.
+    grep = ["grep", "-ci", "rclone/v", str(log)]
+    run(grep, env={"LC_ALL": "C"})
+    grep_run = run(grep, env={"LC_ALL": "C"})
+    baseline = grep_run.seconds
+    results = []
+    if "grep" in steps:
+        results.append(
+            Result(
+                step="grep",
+                seconds=baseline,
+                peak_rss_bytes=grep_run.peak_rss_bytes,
+                matches=int(grep_run.stdout),
+                baseline_seconds=baseline,
+                **base,
+            )
+        )
+
+    for step in ("python-re", "zircolite"):
+        if step in steps:
+            measured = run([sys.executable, "-m", "bench.baselines", step, fmt, str(log)])
+            results.append(_result(step, measured, int(measured.stdout), baseline, base))
+
+    if "hunt" in steps:
+        findings = workdir / f"{fmt}-findings.jsonl"
+        measured = run([*PROXYHUNT, "hunt", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--quiet", "--output", str(findings)])
+        results.append(_result("hunt", measured, len(_jsonl_rows(findings)), baseline, base))
+
+    dataset = workdir / f"{fmt}-parquet"
+    if "normalize" in steps or "sigmahq" in steps:
+        if not _available("normalize"):
+            results.append(Result(step="normalize", note="proxyhunt has no normalize command", **base))
+            return results
+        shutil.rmtree(dataset, ignore_errors=True)
+        measured = run([*PROXYHUNT, "normalize", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--to", str(dataset)])
+        if "normalize" in steps:
+            results.append(_result("normalize", measured, None, baseline, base))
+
+    if "sigmahq" in steps:
+        results.append(_run_sigmahq(dataset, workdir, rules, baseline, base))
+    return results
+
+
+def _run_sigmahq(dataset: Path, workdir: Path, rules: Path | None, baseline: float, base: dict) -> Result:
+    if rules is None or not rules.is_dir():
+        return Result(step="sigmahq", note="no --rules directory of SigmaHQ proxy rules given", **base)
+    findings = workdir / f"{base['fmt']}-sigmahq.jsonl"
+    rule_files = [path for path in rules.rglob("*.yml") if "deprecated" not in path.parts]
+    measured = run([*PROXYHUNT, "hunt", str(dataset), "--rules", str(rules), "--no-default-rules", "--quiet", "--output", str(findings)])
+    result = _result("sigmahq", measured, len(_jsonl_rows(findings)), baseline, base)
+    return Result(**{**result.__dict__, "rules": len(rule_files)})
+
+
+def _result(step: str, measured: Measurement, matches: int | None, baseline: float, base: dict) -> Result:
+    return Result(
+        step=step,
+        seconds=measured.seconds,
+        peak_rss_bytes=measured.peak_rss_bytes,
+        matches=matches,
+        baseline_seconds=baseline,
+        **base,
+    )

@@ -1,0 +1,57 @@
+"""The benchmark script: deterministic input, and a small run whose rclone counts must agree."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.generate import RCLONE_SHARE, generate
+from bench.steps import count_events
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_generate_is_deterministic(tmp_path):
+    first, second, other_seed = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"
+
+    generate("combined", 300_000, first, seed=7)
+    generate("combined", 300_000, second, seed=7)
+    generate("combined", 300_000, other_seed, seed=8)
+
+    assert _digest(first) == _digest(second)
+    assert _digest(first) != _digest(other_seed)
+
+
+def test_generate_rclone_share(tmp_path):
+    log = tmp_path / "zeek.log"
+
+    events = generate("zeek", 5_000_000, log, seed=1)
+    rclone = sum(1 for line in log.read_text(encoding="utf-8").splitlines() if "\trclone/v" in line.lower())
+
+    assert count_events("zeek", log) == events
+    assert 0.2 * RCLONE_SHARE < rclone / events < 5 * RCLONE_SHARE
+
+
+def test_bench_smoke_run_agrees(tmp_path):
+    # The 10 MB run that keeps the script working; it checks what the steps found, never their times.
+    output = tmp_path / "BENCHMARKS.md"
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "bench", "--size", "10M", "--formats", "combined,zeek",
+            "--steps", "grep,python-re,zircolite,hunt", "--check", "--workdir", str(tmp_path), "--write", str(output),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "(d) proxyhunt hunt, bundled rule" in completed.stdout
+    assert "## combined: 10 MB" in output.read_text(encoding="utf-8")
+    assert "cores" in output.read_text(encoding="utf-8")
