@@ -18,7 +18,9 @@ def test_finding_time_ends_in_z() -> None:
     record = json.loads(finding_to_json({"TimeGenerated": datetime(2026, 11, 3, 1, 58, 13)}))
 
     assert record["TimeGenerated"] == "2026-11-03T01:58:13Z"
-    assert record["verdict"] == "alert"
+    assert record["Verdict"] == "alert"
+    assert record["RuleType"] == "detection"
+    assert record["Suppressions"] == []
 
 
 def test_interrupted_write_keeps_old_file(tmp_path: Path) -> None:

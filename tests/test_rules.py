@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -342,7 +344,7 @@ def test_unknown_collection_action(tmp_path):
     assert "Unknown Sigma collection action 'merge'" in problem.message
 
 
-def test_filter_skipped_with_reason(tmp_path):
+def test_filter_loaded_not_merged(tmp_path):
     path = write(
         tmp_path / "filter.yml",
         proxy_rule("Rclone", rule_id="5c03648b-e081-41a5-b9fb-7d854a915094")
@@ -354,14 +356,15 @@ def test_filter_skipped_with_reason(tmp_path):
     ruleset = load_rules([str(path)], include_bundled=False)
 
     assert [loaded.title for loaded in ruleset.rules] == ["Rclone"]
-    [skipped] = ruleset.skipped
-    assert skipped.title == "Backup Host"
-    assert "filters are not supported yet" in skipped.message
-    # The filter is not merged into the rule's condition behind the user's back.
+    [loaded_filter] = ruleset.filters
+    assert loaded_filter.title == "Backup Host"
+    assert loaded_filter.references == ["5c03648b-e081-41a5-b9fb-7d854a915094"]
+    assert ruleset.skipped == []
+    # The filter is applied to findings, not merged into the rule's condition.
     assert ruleset.rules[0].rule.detection.condition == ["selection"]
 
 
-def test_correlation_skipped_with_reason(tmp_path):
+def test_correlation_loaded(tmp_path):
     path = write(
         tmp_path / "correlation.yml",
         "title: Many Uploads\ncorrelation:\n    type: event_count\n    rules:\n        - some_rule\n"
@@ -370,8 +373,27 @@ def test_correlation_skipped_with_reason(tmp_path):
     ruleset = load_rules([str(path)], include_bundled=False)
 
     assert ruleset.problems == []
-    [skipped] = ruleset.skipped
-    assert skipped.message == "correlation rules are not supported yet"
+    assert ruleset.skipped == []
+    [correlation] = ruleset.correlations
+    assert correlation.correlation_type == "event_count"
+    assert correlation.references == ["some_rule"]
+
+
+def test_reference_finds_rule_in_other_file(tmp_path):
+    write(tmp_path / "a.yml", proxy_rule("Named", "9c03648b-e081-41a5-b9fb-7d854a915099").replace("title: Named\n", "title: Named\nname: named_rule\n"))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert ruleset.find_reference("named_rule").title == "Named"
+    assert ruleset.find_reference("9C03648B-E081-41A5-B9FB-7D854A915099").title == "Named"
+    assert ruleset.find_reference("other") is None
+
+
+def test_reference_to_skipped_rule_gives_reason(tmp_path):
+    write(tmp_path / "process.yml", PROCESS_RULE)
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    problem = ruleset.find_reference("3c03648b-e081-41a5-b9fb-7d854a915092")
+    assert "log source is not web-proxy traffic" in problem.message
 
 
 # Duplicate ids
@@ -414,3 +436,41 @@ def test_rules_without_id_are_not_duplicates(tmp_path):
 
     assert [loaded.title for loaded in ruleset.rules] == ["No Id A", "No Id B"]
     assert ruleset.skipped == []
+
+
+# proxyhunt rules check
+
+
+def run_rules_check(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "rules", "check", *arguments], capture_output=True, text=True, check=False
+    )
+
+
+def test_rules_check_lists_reasons(tmp_path):
+    write(
+        tmp_path / "mixed.yml",
+        proxy_rule("Good", "ac03648b-e081-41a5-b9fb-7d854a915001")
+        + "---\n"
+        + "title: Orphan\ncorrelation:\n    type: event_count\n    rules: [missing_rule]\n    group-by: [c-ip]\n"
+        "    timespan: 1h\n    condition:\n        gte: 2\n",
+    )
+    write(tmp_path / "process.yml", PROCESS_RULE)
+    result = run_rules_check(str(tmp_path), "--no-default-rules")
+
+    assert result.returncode == 1
+    rows = {line.split("\t")[3]: line.split("\t") for line in result.stdout.splitlines()[1:-1]}
+    assert rows["Good"][0] == "ready"
+    assert rows["Orphan"][0] == "not runnable"
+    assert rows["Orphan"][1] == "correlation (event_count)"
+    assert "missing_rule" in rows["Orphan"][5]
+    assert rows["Rclone Execution"][0] == "skipped"
+    assert result.stdout.splitlines()[-1] == "3 checked: 1 ready, 1 cannot run (fully), 1 skipped"
+
+
+def test_rules_check_all_ready_exits_0(tmp_path):
+    path = write(tmp_path / "good.yml", proxy_rule("Good"))
+    result = run_rules_check(str(path))
+
+    assert result.returncode == 0
+    assert "Rclone Activity via Proxy" in result.stdout

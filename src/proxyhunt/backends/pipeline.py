@@ -15,6 +15,7 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.base import FieldMappingTransformationBase
 from sigma.rule import SigmaLogSource
 
+from proxyhunt.backends.modifiers import ExactModifierTransformation
 from proxyhunt.formats.zeek import FIELD_MAP as ZEEK_FIELD_MAP
 from proxyhunt.rules.loader import is_zeek_http
 from proxyhunt.schema import column_for_field
@@ -81,3 +82,17 @@ def websession_pipeline() -> ProcessingPipeline:
             ProcessingItem(identifier="websession_fields", transformation=WebSessionFieldMapping()),
         ],
     )
+
+
+def sql_pipeline() -> ProcessingPipeline:
+    """Return the pipeline of the SQL backends: the exact windash modifier, then the WebSession field mapping.
+
+    The exact windash leaves a placeholder that only the SQL backends convert,
+    so the export targets use ``websession_pipeline`` alone.
+    """
+    exact = ProcessingPipeline(
+        name="proxyhunt exact Sigma modifiers",
+        priority=15,
+        items=[ProcessingItem(identifier="exact_modifiers", transformation=ExactModifierTransformation())],
+    )
+    return exact + websession_pipeline()

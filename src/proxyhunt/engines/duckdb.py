@@ -1,13 +1,18 @@
 """Run compiled rules over the WebSession table in DuckDB and collect the matching events.
 
 Each rule becomes one ``INSERT INTO findings SELECT ... FROM websession WHERE
-<rule>`` statement, so matching is vectorized inside DuckDB.
+<rule>`` statement, so matching is vectorized inside DuckDB. The findings table
+holds detection and correlation findings alike: rule metadata, the verdict
+with the filters that suppressed a finding, the correlation window, and every
+WebSession column.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 from sigma.exceptions import SigmaError
@@ -15,14 +20,42 @@ from sigma.rule import SigmaDetection, SigmaDetectionItem
 
 from proxyhunt.backends.duckdb import DuckDBBackend
 from proxyhunt.backends.pipeline import column_for_rule_field
+from proxyhunt.engines.correlation import CompiledCorrelation, CorrelationQuery, RuleEvents
+from proxyhunt.engines.dialects import DuckDBDialect
 from proxyhunt.formats.loader import TABLE
-from proxyhunt.formats.sql import quote_identifier
+from proxyhunt.formats.sql import quote_identifier, quote_literal
 from proxyhunt.rules.loader import LoadedRule
 from proxyhunt.schema import COLUMN_NAMES, COLUMNS, KEYWORD_COLUMN, create_table_sql
 
 log = logging.getLogger(__name__)
 
 FINDINGS_TABLE = "findings"
+
+RULE_TYPE_DETECTION = "detection"
+RULE_TYPE_CORRELATION = "correlation"
+VERDICT_ALERT = "alert"
+VERDICT_SUPPRESSED = "suppressed"
+
+SUPPRESSION_TYPE = 'STRUCT(filter_id VARCHAR, filter_title VARCHAR, filter_source VARCHAR, "values" JSON)'
+EVENT_TYPE = 'STRUCT("RuleId" VARCHAR, "SourceFile" VARCHAR, "SourceLine" BIGINT)'
+
+# Columns of the findings table before the WebSession columns, with their DuckDB types.
+FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("RuleId", "VARCHAR"),
+    ("RuleTitle", "VARCHAR"),
+    ("RuleLevel", "VARCHAR"),
+    ("RuleTags", "VARCHAR[]"),
+    ("RuleSource", "VARCHAR"),
+    ("RuleType", "VARCHAR"),
+    ("Verdict", "VARCHAR"),
+    ("Suppressions", f"{SUPPRESSION_TYPE}[]"),
+    ("CorrelationType", "VARCHAR"),
+    ("GroupBy", "JSON"),
+    ("WindowStart", "TIMESTAMP"),
+    ("WindowEnd", "TIMESTAMP"),
+    ("Value", "DOUBLE"),
+    ("Events", f"{EVENT_TYPE}[]"),
+)
 
 
 @dataclass(frozen=True)
@@ -108,12 +141,55 @@ def _first_line(error: Exception) -> str:
 
 
 def create_findings_table(connection: duckdb.DuckDBPyConnection) -> None:
-    """Create the findings table: rule metadata followed by every WebSession column."""
-    event_columns = ", ".join(f"{quote_identifier(column.name)} {column.sql_type}" for column in COLUMNS)
-    connection.execute(
-        f"CREATE TABLE IF NOT EXISTS {FINDINGS_TABLE} (RuleId VARCHAR, RuleTitle VARCHAR, RuleLevel VARCHAR, "
-        f"RuleTags VARCHAR[], RuleSource VARCHAR, {event_columns})"
+    """Create the findings table: rule metadata, verdict and correlation columns, then every WebSession column."""
+    columns = [*FINDING_COLUMNS, *((column.name, column.sql_type) for column in COLUMNS)]
+    definitions = ", ".join(f"{quote_identifier(name)} {sql_type}" for name, sql_type in columns)
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {FINDINGS_TABLE} ({definitions})")
+
+
+def rule_identity_condition(rule_id: str, path: str, title: str) -> str:
+    """Return a SQL condition over ``findings`` that selects the detection findings of one rule.
+
+    Id, file and title together tell rules apart even when some have no id.
+    """
+    return (
+        f"RuleType = '{RULE_TYPE_DETECTION}' AND RuleId = {quote_literal(rule_id)} "
+        f"AND RuleSource = {quote_literal(path)} AND RuleTitle = {quote_literal(title)}"
     )
+
+
+def findings_columns(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Return the names of the findings table's columns, including any that later steps added."""
+    cursor = connection.execute(f"SELECT * FROM {FINDINGS_TABLE} LIMIT 0")
+    return [description[0] for description in cursor.description]
+
+
+def fetch_findings(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Return every finding as a dict, ordered by time, with JSON columns decoded to Python values.
+
+    A correlation finding is ordered by its window start, since it has no
+    single event time.
+    """
+    cursor = connection.execute(
+        f"SELECT * FROM {FINDINGS_TABLE} "
+        "ORDER BY coalesce(TimeGenerated, WindowStart) NULLS LAST, SourceFile, SourceLine, RuleTitle"
+    )
+    names = [description[0] for description in cursor.description]
+    findings = [dict(zip(names, row)) for row in cursor.fetchall()]
+    for finding in findings:
+        _decode_json_columns(finding)
+    return findings
+
+
+def _decode_json_columns(finding: dict[str, Any]) -> None:
+    # DuckDB returns JSON values as text.
+    if isinstance(finding.get("GroupBy"), str):
+        finding["GroupBy"] = json.loads(finding["GroupBy"])
+    suppressions = finding.get("Suppressions") or []
+    for suppression in suppressions:
+        if isinstance(suppression.get("values"), str):
+            suppression["values"] = json.loads(suppression["values"])
+    finding["Suppressions"] = suppressions
 
 
 def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule]) -> dict[str, int]:
@@ -131,7 +207,10 @@ def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule
         loaded = rule.loaded
         try:
             inserted = connection.execute(
-                f"INSERT INTO {FINDINGS_TABLE} SELECT ?, ?, ?, ?, ?, {columns} FROM {TABLE} WHERE {rule.where}",
+                f"INSERT INTO {FINDINGS_TABLE} BY NAME SELECT ? AS RuleId, ? AS RuleTitle, ? AS RuleLevel, "
+                f"?::VARCHAR[] AS RuleTags, ? AS RuleSource, '{RULE_TYPE_DETECTION}' AS RuleType, "
+                f"'{VERDICT_ALERT}' AS Verdict, []::{SUPPRESSION_TYPE}[] AS Suppressions, {columns} "
+                f"FROM {TABLE} WHERE {rule.where}",
                 [loaded.rule_id, loaded.title, loaded.level, loaded.tags, loaded.path],
             ).fetchall()[0][0]
         except duckdb.Error as error:
@@ -140,3 +219,59 @@ def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule
         hits[loaded.key] = inserted
         log.debug("rule %s (%s): %d hits", loaded.title, loaded.path, inserted)
     return hits
+
+
+def run_correlations(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledCorrelation]) -> dict[str, int]:
+    """Insert the findings of each runnable correlation into ``findings``; return findings per correlation key.
+
+    A correlation reads the detection findings of its rules that are still
+    alerts, so an event that a Sigma filter suppressed does not count, as the
+    specification's "rule condition and filter condition" defines.
+    """
+    create_findings_table(connection)
+    dialect = DuckDBDialect()
+    counts: dict[str, int] = {}
+    for correlation in compiled:
+        if not correlation.runnable:
+            continue
+        loaded = correlation.loaded
+        sources = [
+            RuleEvents(
+                FINDINGS_TABLE,
+                f"{rule_identity_condition(item.rule.rule_id, item.rule.path, item.rule.title)} "
+                f"AND Verdict = '{VERDICT_ALERT}'",
+            )
+            for item in correlation.inputs
+        ]
+        query = CorrelationQuery(correlation, dialect, sources).findings_select()
+        try:
+            inserted = connection.execute(
+                f"INSERT INTO {FINDINGS_TABLE} BY NAME "
+                f"SELECT *, {dialect.typed_empty_list(SUPPRESSION_TYPE)} AS Suppressions FROM ({query}) correlation"
+            ).fetchall()[0][0]
+        except duckdb.Error as error:
+            log.error(
+                "correlation '%s' (%s) failed in DuckDB and was skipped: %s", loaded.title, loaded.path, _first_line(error)
+            )
+            continue
+        counts[loaded.key] = inserted
+        log.debug("correlation %s (%s): %d findings", loaded.title, loaded.path, inserted)
+    return counts
+
+
+def drop_correlated_rule_findings(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledCorrelation]) -> None:
+    """Delete the detection findings of rules that only feed correlations.
+
+    The specification's ``generate`` attribute (default false) says whether
+    the rules a correlation names also give findings of their own. A rule
+    named by a runnable correlation without ``generate: true`` gives none,
+    as pySigma 1.5.1 decides it: one such correlation is enough.
+    """
+    for correlation in compiled:
+        if not correlation.runnable or correlation.loaded.rule.generate:
+            continue
+        for item in correlation.inputs:
+            rule = item.rule
+            connection.execute(
+                f"DELETE FROM {FINDINGS_TABLE} WHERE {rule_identity_condition(rule.rule_id, rule.path, rule.title)}"
+            )

@@ -51,9 +51,17 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+# Keys that every finding carries; a finding built without them is a detection alert.
+_FINDING_DEFAULTS: dict[str, Any] = {"RuleType": "detection", "Verdict": "alert", "Suppressions": []}
+
+
 def finding_to_json(finding: dict[str, Any]) -> str:
-    """Return one finding as a single line of JSON."""
-    record = {"verdict": "alert", **finding}
+    """Return one finding as a single line of JSON.
+
+    Suppressions, GroupBy and Events become JSON arrays and objects, and
+    times (TimeGenerated, WindowStart, WindowEnd) UTC text ending in Z.
+    """
+    record = {**_FINDING_DEFAULTS, **finding}
     return json.dumps(record, default=_default, ensure_ascii=False)
 
 

@@ -1,9 +1,14 @@
-"""Load Sigma rules with pySigma: the bundled pack and any files or directories the user adds.
+"""Load Sigma rules, filters and correlation rules with pySigma from the bundled pack and user paths.
 
 A broken file never stops the others. Each problem becomes a ``RuleProblem``
 that names the file, the line where the YAML parser gives one, and the fix.
-Rules whose log source is not web-proxy traffic are set aside with the reason,
-because their fields do not exist in the WebSession table.
+Rules and filters whose log source is not web-proxy traffic are set aside with
+the reason, because their fields do not exist in the WebSession table.
+
+Filters and correlation rules are loaded as they are written: this module does
+not merge a filter into a rule's condition, and does not resolve the rules that
+a correlation names. ``find_reference`` looks a reference up across every file
+loaded, so a correlation or filter may name a rule from another file.
 """
 
 from __future__ import annotations
@@ -57,14 +62,113 @@ class LoadedRule:
     def tags(self) -> list[str]:
         return [str(tag) for tag in self.rule.tags]
 
+    @property
+    def name(self) -> str:
+        """The rule's ``name`` attribute, by which correlations and filters may reference it."""
+        return self.rule.name or ""
+
+
+@dataclass(frozen=True)
+class LoadedFilter:
+    """A Sigma filter (the specification's meta-rule that tunes the rules it names) and its file."""
+
+    filter: SigmaFilter
+    path: str
+    bundled: bool
+
+    @property
+    def title(self) -> str:
+        return self.filter.title
+
+    @property
+    def filter_id(self) -> str:
+        return str(self.filter.id) if self.filter.id else ""
+
+    @property
+    def key(self) -> str:
+        """Identifier of the filter within one hunt: its id, or its file and title when it has none."""
+        return self.filter_id or f"{self.path}:{self.title}"
+
+    @property
+    def applies_to_any(self) -> bool:
+        """True for ``rules: any`` (or an empty list): the filter tunes every rule of its log source."""
+        return isinstance(self.filter.filter.rules, str)
+
+    @property
+    def references(self) -> list[str]:
+        """The rule ids and names listed under ``filter.rules``; empty for ``rules: any``."""
+        if self.applies_to_any:
+            return []
+        return [reference.reference for reference in self.filter.filter.rules]
+
+
+@dataclass(frozen=True)
+class LoadedCorrelation:
+    """A Sigma correlation rule and its file."""
+
+    rule: SigmaCorrelationRule
+    path: str
+    bundled: bool
+
+    @property
+    def title(self) -> str:
+        return self.rule.title
+
+    @property
+    def rule_id(self) -> str:
+        return str(self.rule.id) if self.rule.id else ""
+
+    @property
+    def name(self) -> str:
+        return self.rule.name or ""
+
+    @property
+    def key(self) -> str:
+        return self.rule_id or f"{self.path}:{self.title}"
+
+    @property
+    def level(self) -> str:
+        return self.rule.level.name.lower() if self.rule.level else ""
+
+    @property
+    def tags(self) -> list[str]:
+        return [str(tag) for tag in self.rule.tags]
+
+    @property
+    def correlation_type(self) -> str:
+        """The type as the specification spells it: event_count, value_count, temporal …"""
+        return self.rule.type.name.lower()
+
+    @property
+    def references(self) -> list[str]:
+        """The rule ids and names that the correlation correlates, in the order written."""
+        if self.rule.rules is not None:
+            return [reference.reference for reference in self.rule.rules]
+        # A temporal correlation with an extended condition may name its rules there only.
+        return self.rule.condition.get_referenced_rules()
+
+
+# The kinds of Sigma document that ``RuleProblem.kind`` names.
+KIND_RULE = "rule"
+KIND_FILTER = "filter"
+KIND_CORRELATION = "correlation"
+
 
 @dataclass(frozen=True)
 class RuleProblem:
-    """A rule file, or a rule in it, that proxyhunt cannot use, with the reason."""
+    """A rule file, or a rule, filter or correlation in it, that proxyhunt cannot use, with the reason.
+
+    ``rule_id`` and ``name`` are filled when the document got that far, so
+    that a correlation or filter naming a set-aside rule can say why it was
+    set aside.
+    """
 
     path: str
     message: str
     title: str | None = None
+    kind: str = KIND_RULE
+    rule_id: str = ""
+    name: str = ""
 
     def __str__(self) -> str:
         name = f" ({self.title})" if self.title else ""
@@ -78,6 +182,32 @@ class RuleSet:
     rules: list[LoadedRule] = field(default_factory=list)
     problems: list[RuleProblem] = field(default_factory=list)
     skipped: list[RuleProblem] = field(default_factory=list)
+    filters: list[LoadedFilter] = field(default_factory=list)
+    correlations: list[LoadedCorrelation] = field(default_factory=list)
+
+    def find_reference(self, reference: str) -> LoadedRule | LoadedCorrelation | RuleProblem | None:
+        """Return the rule or correlation that a reference names, by id and then by ``name``.
+
+        A rule that was set aside (log source not web-proxy traffic, duplicate
+        id) or rejected is returned as its ``RuleProblem``, so the caller can
+        give the reason. Ids compare case-insensitively, as UUIDs do; names
+        compare exactly, as pySigma compares them.
+        """
+        candidates: list[LoadedRule | LoadedCorrelation] = [*self.rules, *self.correlations]
+        for candidate in candidates:
+            if candidate.rule_id and candidate.rule_id.lower() == reference.lower():
+                return candidate
+        for candidate in candidates:
+            if candidate.name and candidate.name == reference:
+                return candidate
+        for problem in [*self.skipped, *self.problems]:
+            if problem.kind == KIND_FILTER:
+                continue
+            if (problem.rule_id and problem.rule_id.lower() == reference.lower()) or (
+                problem.name and problem.name == reference
+            ):
+                return problem
+        return None
 
 
 def bundled_rule_files() -> list[Path]:
@@ -114,16 +244,16 @@ def is_zeek_http(logsource: SigmaLogSource) -> bool:
     return logsource.product == "zeek" and logsource.service == "http"
 
 
-def is_proxy_rule(rule: SigmaRule) -> bool:
-    """True when the rule's log source is web-proxy traffic (category proxy, or Zeek http)."""
-    logsource = rule.logsource
+def is_proxy_rule(item: SigmaRule | SigmaLogSource) -> bool:
+    """True when a rule's (or filter's) log source is web-proxy traffic (category proxy, or Zeek http)."""
+    logsource = item if isinstance(item, SigmaLogSource) else item.logsource
     if logsource.category == "proxy":
         return True
     return is_zeek_http(logsource)
 
 
 def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
-    """Load the bundled rules (unless ``include_bundled`` is False) and the rules under ``paths``."""
+    """Load the bundled rules (unless ``include_bundled`` is False) and the rules, filters and correlations under ``paths``."""
     ruleset = RuleSet()
     seen_ids: dict[str, str] = {}
 
@@ -138,28 +268,51 @@ def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
 
     for file, bundled in sources:
         for loaded in _load_file(file, bundled, ruleset):
-            rule_id = loaded.rule_id
-            if rule_id and rule_id in seen_ids:
+            identifier = loaded.filter_id if isinstance(loaded, LoadedFilter) else loaded.rule_id
+            if identifier and identifier in seen_ids:
                 ruleset.skipped.append(
-                    RuleProblem(str(file), f"same id as the rule already loaded from {seen_ids[rule_id]}", loaded.title)
+                    RuleProblem(
+                        str(file),
+                        f"same id as the rule already loaded from {seen_ids[identifier]}",
+                        loaded.title,
+                        _kind_of(loaded),
+                    )
                 )
                 continue
-            if rule_id:
-                seen_ids[rule_id] = str(file)
-            ruleset.rules.append(loaded)
+            if identifier:
+                seen_ids[identifier] = str(file)
+            if isinstance(loaded, LoadedFilter):
+                ruleset.filters.append(loaded)
+            elif isinstance(loaded, LoadedCorrelation):
+                ruleset.correlations.append(loaded)
+            else:
+                ruleset.rules.append(loaded)
     return ruleset
 
 
-def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule]:
+def _kind_of(item: object) -> str:
+    if isinstance(item, (SigmaFilter, LoadedFilter)):
+        return KIND_FILTER
+    if isinstance(item, (SigmaCorrelationRule, LoadedCorrelation)):
+        return KIND_CORRELATION
+    return KIND_RULE
+
+
+def _describe_logsource(logsource: SigmaLogSource) -> str:
+    fields = (("category", logsource.category), ("product", logsource.product), ("service", logsource.service))
+    return ", ".join(f"{key} {value}" for key, value in fields if value) or "none"
+
+
+def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule | LoadedFilter | LoadedCorrelation]:
     location = str(file)
     documents = _read_documents(file, ruleset)
     if documents is None:
         return []
 
     try:
-        # Filters and correlations are collected without being applied to or
-        # resolved against this file's rules, because both are reported below as
-        # not supported.
+        # References are resolved later across every loaded file, and filters
+        # are applied to findings by proxyhunt.tuning rather than merged into
+        # the rules' conditions, so pySigma does neither here.
         collection = SigmaCollection.from_dicts(
             documents, collect_errors=True, collect_filters=True, resolve_references=False
         )
@@ -179,33 +332,35 @@ def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule]:
         if error not in rule_errors:
             ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {error}"))
 
-    loaded: list[LoadedRule] = []
+    loaded: list[LoadedRule | LoadedFilter | LoadedCorrelation] = []
     for item in [*collection.rules, *collection.filters]:
         title = getattr(item, "title", None)
+        kind = _kind_of(item)
+        identity = {"rule_id": str(item.id) if item.id else "", "name": item.name or ""}
         errors = getattr(item, "errors", [])
         if errors:
             reasons = "; ".join(str(error) for error in errors)
-            ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {reasons}", title))
-            continue
-        if isinstance(item, SigmaFilter):
-            # TODO: apply Sigma filters as audited suppressions of the rules they name.
-            ruleset.skipped.append(
-                RuleProblem(location, "Sigma filters are not supported yet; the rules they name run unfiltered", title)
-            )
+            ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {reasons}", title, kind, **identity))
             continue
         if isinstance(item, SigmaCorrelationRule):
-            # TODO: run correlation rules in the DuckDB engine.
-            ruleset.skipped.append(RuleProblem(location, "correlation rules are not supported yet", title))
+            # A correlation has no log source: the rules it names decide whether it can run.
+            loaded.append(LoadedCorrelation(item, location, bundled))
             continue
-        if not is_proxy_rule(item):
-            logsource = item.logsource
-            fields = (("category", logsource.category), ("product", logsource.product), ("service", logsource.service))
-            category = ", ".join(f"{key} {value}" for key, value in fields if value) or "none"
+        if not is_proxy_rule(item.logsource):
             ruleset.skipped.append(
-                RuleProblem(location, f"log source is not web-proxy traffic ({category})", title)
+                RuleProblem(
+                    location,
+                    f"log source is not web-proxy traffic ({_describe_logsource(item.logsource)})",
+                    title,
+                    kind,
+                    **identity,
+                )
             )
             continue
-        loaded.append(LoadedRule(item, location, bundled))
+        if isinstance(item, SigmaFilter):
+            loaded.append(LoadedFilter(item, location, bundled))
+        else:
+            loaded.append(LoadedRule(item, location, bundled))
     return loaded
 
 
