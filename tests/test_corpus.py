@@ -18,6 +18,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from proxyhunt.formats import all_formats
+from proxyhunt.formats.detect import MIN_CONFIDENCE, score_formats
+from proxyhunt.formats.loader import FileReport, Loader
+from proxyhunt.formats.source import read_sample
 from proxyhunt.hunt import HuntResult, hunt
 
 CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
@@ -452,3 +456,283 @@ def test_rclone_hits_exactly_rclone_agents(tmp_path):
     assert not [finding for finding in result.findings if finding["SourceFile"] == str(squid)]
     squid_gaps = [gap for gap in result.coverage if gap.path == str(squid)]
     assert [gap.missing for gap in squid_gaps] == [("HttpUserAgent",)]
+
+
+# CEF, CommonSecurityLog CSV and Sentinel JSON exports. Their expected rejections
+# are computed here from the files, independently of proxyhunt.
+
+_ACCESS_LINE = re.compile(r'^\S+ \S+ \S+ \[[^\]]+\] "')
+
+
+def _elements(path: Path) -> list[dict[str, Any]]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _raw_data_rejects(path: Path) -> int:
+    """Records whose RawData is not a common or combined access line, such as nginx error or catalina lines."""
+    return sum(1 for element in _elements(path) if not _ACCESS_LINE.match(element["RawData"]))
+
+
+def _corelight_rejects(path: Path) -> int:
+    """Records of Zeek streams other than http."""
+    return sum(1 for element in _elements(path) if not Path(element["log_file"]).name.startswith("http_"))
+
+
+EXPORT_FILES = [
+    ("cef/azure-sentinel-barracudaWAFCEF.trimmed.txt", "cef", None),
+    ("cef/azure-sentinel-CitrixADC-appfw.cef.txt", "cef", None),
+    ("sentinel-commonsecuritylog-csv/azure-sentinel-wirex_sample_dataHttp.trimmed.csv", "csv", None),
+    ("sentinel-commonsecuritylog-csv/azure-sentinel-Forcepoint-Cloud-Security-Gateway.csv", "csv", None),
+    ("sentinel-commonsecuritylog-csv/azure-sentinel-Forcepoint-CASB.csv", "csv", None),
+    ("sentinel-table-json/azure-sentinel-ApacheHTTPServer_CL.json", "sentinel-json+combined", _raw_data_rejects),
+    ("sentinel-table-json/azure-sentinel-NGINX_CL.json", "sentinel-json+combined", _raw_data_rejects),
+    ("sentinel-table-json/azure-sentinel-Tomcat_CL.json", "sentinel-json+combined", _raw_data_rejects),
+    ("vendor-json/azure-sentinel-Cisco_Umbrella_proxy_CL.json", "sentinel-json", None),
+    ("zeek-corelight-json/azure-sentinel-Corelight_CL.json", "sentinel-json+zeek-json", _corelight_rejects),
+    ("bluecoat-proxysg-elff/azure-sentinel-SymantecProxySG-syslog.trimmed.json", "sentinel-json", None),
+]
+
+
+@pytest.fixture(scope="module")
+def export_load() -> tuple[dict[str, Any], duckdb.DuckDBPyConnection]:
+    from proxyhunt.formats.loader import Loader
+
+    connection = duckdb.connect()
+    loader = Loader(connection)
+    reports = {relative: loader.load(str(CORPUS / relative)) for relative, _, _ in EXPORT_FILES}
+    return reports, connection
+
+
+@pytest.mark.parametrize(("relative", "format_name", "rejects"), EXPORT_FILES, ids=[Path(r).name for r, _, _ in EXPORT_FILES])
+def test_export_file_read_completely(export_load, relative, format_name, rejects):
+    reports, _ = export_load
+    report = reports[relative]
+    path = CORPUS / relative
+
+    assert report.error is None
+    assert report.format == format_name
+    assert report.rejected == (rejects(path) if rejects else 0)
+    assert report.lines_read == count_lines(path.read_bytes())
+    assert report.parsed + report.rejected + report.skipped == report.lines_read
+    assert report.parsed > 0
+    assert report.invalid_utf8_lines == 0
+    if path.suffix == ".json":
+        assert report.parsed + report.rejected == len(_elements(path))
+
+
+EXPORT_KNOWN_VALUES = [
+    (
+        "cef/azure-sentinel-barracudaWAFCEF.trimmed.txt",
+        1,
+        {
+            "TimeGenerated": datetime(2022, 8, 3, 10, 49, 35, 38000),
+            "SrcIpAddr": "101.173.234.143",
+            "Url": "/pma/index.php",
+            "HttpStatusCode": 302,
+            "SrcBytes": 209,
+            "HttpVersion": "1.1",
+            "EventVendor": "BarracudaNetworks",
+            "EventProduct": "WAAS",
+            "HttpUserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/99.0.4844.51 Safari/537.36",
+        },
+    ),
+    (
+        "cef/azure-sentinel-CitrixADC-appfw.cef.txt",
+        3,
+        {"Url": "http://test.example.com/css/login_post.html?usr=admin", "DvcAction": "Allow", "HttpUserAgent": None},
+    ),
+    (
+        "sentinel-commonsecuritylog-csv/azure-sentinel-wirex_sample_dataHttp.trimmed.csv",
+        2,
+        {
+            "SrcIpAddr": "192.168.2.99",
+            "DstHostname": "gic3.mycdn.me",
+            "Url": "http://gic3.mycdn.me/image?id=433012482406&bid=433012482406&t=9&plc=WEB"
+            "&tkn=Q6mM5JCb1GrDetqT8q3CmaD-pPc",
+            "EventVendor": "WireX",
+        },
+    ),
+    (
+        "sentinel-commonsecuritylog-csv/azure-sentinel-Forcepoint-Cloud-Security-Gateway.csv",
+        2,
+        {"HttpRequestMethod": "Post", "SrcBytes": 0, "DstBytes": 890, "SrcIpAddr": "10.0.100.4"},
+    ),
+    (
+        "sentinel-table-json/azure-sentinel-NGINX_CL.json",
+        2,
+        {
+            "SrcIpAddr": "3.180.71.3",
+            "HttpStatusCode": 404,
+            "HttpUserAgent": "Debian APT-HTTP/1.3 (0.8.16~exp12ubuntu10.21)",
+        },
+    ),
+    (
+        "sentinel-table-json/azure-sentinel-Tomcat_CL.json",
+        2,
+        {"SrcIpAddr": "127.0.0.1", "Url": "/admin", "HttpStatusCode": 404, "HttpUserAgent": "curl/7.29.0"},
+    ),
+    (
+        "vendor-json/azure-sentinel-Cisco_Umbrella_proxy_CL.json",
+        2,
+        {"SrcIpAddr": "10.2.137.65", "HttpStatusCode": 303, "SrcBytes": 1877, "DstBytes": 673, "DvcAction": "BLOCKED"},
+    ),
+    (
+        "zeek-corelight-json/azure-sentinel-Corelight_CL.json",
+        152,
+        {"SrcIpAddr": "192.168.0.53", "HttpUserAgent": "Mozilla/4.0 (compatible; UPnP/1.0; Windows 9x)"},
+    ),
+    (
+        "bluecoat-proxysg-elff/azure-sentinel-SymantecProxySG-syslog.trimmed.json",
+        2,
+        {
+            "SrcIpAddr": "172.188.21.165",
+            "HttpRequestMethod": "CONNECT",
+            "DstPortNumber": 443,
+            "HttpStatusCode": 200,
+            "Url": "xxx-xxxx-xxxx-xxxx.oms.opinsights.azure.com:443",
+        },
+    ),
+    (
+        "bluecoat-proxysg-elff/azure-sentinel-SymantecProxySG-syslog.trimmed.json",
+        784,
+        {
+            "Url": "http://ds.download.windowsupdate.com/v11/2/microsoftupdate/redir/v6-muauth.cab?2005020215",
+            "UrlQuery": "2005020215",
+            "UrlExtension": "cab",
+            "HttpUserAgent": "Windows-Update-Agent",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("relative", "line", "expected"),
+    EXPORT_KNOWN_VALUES,
+    ids=[f"{Path(name).name}:{line}" for name, line, _ in EXPORT_KNOWN_VALUES],
+)
+def test_export_known_values(export_load, relative, line, expected):
+    _, connection = export_load
+    columns = ", ".join(f'"{name}"' for name in expected)
+    rows = connection.execute(
+        f"SELECT {columns} FROM websession WHERE SourceFile = ? AND SourceLine = ?", [str(CORPUS / relative), line]
+    ).fetchall()
+
+    assert len(rows) == 1, f"expected one row from {relative}:{line}"
+    assert dict(zip(expected, rows[0])) == expected
+
+
+@pytest.mark.parametrize(("relative", "format_name", "rejects"), EXPORT_FILES, ids=[Path(r).name for r, _, _ in EXPORT_FILES])
+def test_export_detected_only_as_own_format(relative, format_name, rejects):
+    from proxyhunt.formats import all_formats
+    from proxyhunt.formats.source import read_sample
+
+    sample = read_sample(str(CORPUS / relative)).lines
+    scores = {fmt.name: fmt.detect(sample) for fmt in all_formats()}
+    own = format_name.split("+")[0]
+
+    assert scores[own] >= 0.5
+    assert [name for name, score in scores.items() if name != own and score >= 0.5] == []
+
+
+@pytest.mark.parametrize(("path", "format_name"), CORPUS_FILES, ids=CORPUS_IDS)
+def test_existing_samples_not_taken_by_new_formats(path, format_name):
+    from proxyhunt.formats import all_formats
+    from proxyhunt.formats.source import read_sample
+
+    sample = read_sample(str(path)).lines
+    new_formats = [fmt for fmt in all_formats() if fmt.name in ("cef", "leef", "zscaler", "sentinel-json")]
+
+    assert [fmt.name for fmt in new_formats if fmt.detect(sample) >= 0.5] == []
+
+
+# W3C extended logs (IIS) and ProxySG access log lines without their header.
+
+W3C_CORPUS_FILES = [
+    (CORPUS / "iis-w3c" / "beats-filebeat-iis-access-test.log", "w3c"),
+    (CORPUS / "bluecoat-proxysg-elff" / "azure-sentinel-SymantecProxySG-elff-lines.derived.log", "proxysg"),
+]
+
+
+@pytest.fixture(scope="module")
+def w3c_corpus() -> dict[str, tuple[FileReport, dict[int, dict[str, Any]]]]:
+    """Load each W3C and ProxySG corpus file on its own and return its report and rows by line."""
+    loaded = {}
+    for path, _ in W3C_CORPUS_FILES:
+        connection = duckdb.connect()
+        report = Loader(connection).load(str(path))
+        cursor = connection.execute("SELECT * FROM websession ORDER BY SourceLine")
+        names = [column[0] for column in cursor.description]
+        rows = {row[names.index("SourceLine")]: dict(zip(names, row)) for row in cursor.fetchall()}
+        loaded[path.name] = (report, rows)
+    return loaded
+
+
+@pytest.mark.parametrize(("path", "format_name"), W3C_CORPUS_FILES, ids=[path.name for path, _ in W3C_CORPUS_FILES])
+def test_w3c_corpus_read_completely(w3c_corpus, path, format_name):
+    report, _ = w3c_corpus[path.name]
+
+    assert report.error is None
+    assert report.format == format_name
+    assert report.rejected == 0
+    assert report.invalid_values == {}
+    assert report.lines_read == count_lines(path.read_bytes())
+    assert report.parsed + report.rejected + report.skipped == report.lines_read
+
+
+@pytest.mark.parametrize(("path", "format_name"), W3C_CORPUS_FILES, ids=[path.name for path, _ in W3C_CORPUS_FILES])
+def test_w3c_corpus_detected_as_own_format_only(path, format_name):
+    sample = read_sample(path).lines
+    scores = score_formats(sample, all_formats())
+
+    assert scores[0][0].name == format_name
+    assert all(score < MIN_CONFIDENCE for fmt, score in scores[1:]), scores
+
+
+def test_iis_corpus_values(w3c_corpus):
+    report, rows = w3c_corpus["beats-filebeat-iis-access-test.log"]
+
+    assert report.skipped == 12
+    assert rows[5]["TimeGenerated"] == datetime(2018, 1, 1, 8, 9, 10)
+    assert rows[5]["SrcIpAddr"] == "81.2.69.143"
+    assert rows[5]["UrlQuery"] == "q=100"
+    assert rows[5]["HttpUserAgent"] == "Mozilla/5.0 (Windows NT 6.1; Win64; x64; rv:57.0) Gecko/20100101 Firefox/57.0"
+    assert rows[10]["DstHostname"] == "example.com"
+    assert rows[10]["DstBytes"] == 123
+    assert rows[10]["SrcBytes"] == 456
+    assert rows[15]["HttpVersion"] == "1.1"
+    # The last two lines follow the first #Fields layout again, without a header of their own.
+    assert rows[17]["HttpStatusCode"] == 404
+    assert rows[17]["SrcIpAddr"] == "10.50.6.188"
+    assert rows[17]["UrlPath"].startswith("/${#context[")
+
+
+def test_proxysg_corpus_values(w3c_corpus):
+    report, rows = w3c_corpus["azure-sentinel-SymantecProxySG-elff-lines.derived.log"]
+
+    assert report.parsed == 490
+    assert rows[1]["TimeGenerated"] == datetime(2020, 5, 2, 2, 16, 40)
+    assert rows[1]["Url"] == "xxx-xxxx-xxxx-xxxx.oms.opinsights.azure.com:443"
+    assert rows[1]["HttpRequestMethod"] == "CONNECT"
+    assert rows[1]["DstBytes"] == 5414
+    assert rows[1]["SrcBytes"] == 2416
+    assert rows[4]["HttpUserAgent"] == "Microsoft BITS/7.5"
+    assert rows[4]["UrlExtension"] == "exe"
+    assert rows[4]["HttpStatusCode"] == 206
+    assert rows[6]["SrcUsername"] == "user76"
+    assert rows[6]["UrlCategory"] == "Web Ads/Analytics"
+    # A content type whose "; charset" the export turned into a space.
+    assert rows[35]["HttpContentType"] == "text/html charset=UTF-8"
+    assert rows[35]["DstHostname"] == "updates.installshield.com"
+
+
+def test_w3c_formats_claim_no_other_corpus_file():
+    own = {path for path, _ in W3C_CORPUS_FILES}
+    others = [path for path in sorted(CORPUS.rglob("*")) if path.is_file() and path not in own and path.suffix != ".md"]
+    readers = [fmt for fmt in all_formats() if fmt.name in ("w3c", "proxysg")]
+
+    assert others
+    for path in others:
+        sample = read_sample(path).lines
+        for fmt in readers:
+            assert fmt.detect(sample) < MIN_CONFIDENCE, f"{fmt.name} claims {path}"

@@ -380,7 +380,8 @@ def test_raw_data_inner_line_rejected(load_text):
     line, reason, raw_event = loaded.rejects[0]
 
     assert line == 3
-    assert reason.startswith("not a Squid native access.log line")
+    assert reason.startswith("the original log line is in no known format")
+    assert "squid: not a Squid native access.log line" in reason
     assert raw_event == "garbage"
 
 

@@ -7,8 +7,13 @@ of each, in the order used to break ties in detection.
 from __future__ import annotations
 
 from proxyhunt.formats.base import LineFormat, LogFormat
+from proxyhunt.formats.cef import Cef
 from proxyhunt.formats.combined import CombinedLog
+from proxyhunt.formats.leef import Leef
+from proxyhunt.formats.sentinel import SentinelJson
+from proxyhunt.formats.zscaler import ZscalerNss
 from proxyhunt.formats.squid import SquidNative
+from proxyhunt.formats.w3c import ProxySgHeaderless, W3CExtended
 from proxyhunt.formats.websession import WebSessionCsv, WebSessionJson
 from proxyhunt.formats.zeek import ZeekJson, ZeekTsv
 
@@ -20,13 +25,19 @@ def all_formats() -> list[LineFormat]:
         ZeekJson(),
         SquidNative(),
         CombinedLog(),
+        W3CExtended(),
+        ProxySgHeaderless(),
+        Cef(),
+        Leef(),
+        ZscalerNss(),
         WebSessionJson(),
         WebSessionCsv(inner_formats=_line_formats),
+        SentinelJson(inner_formats=_line_formats),
     ]
 
 
 def _line_formats() -> list[LineFormat]:
-    return [fmt for fmt in all_formats() if not isinstance(fmt, WebSessionCsv)]
+    return [fmt for fmt in all_formats() if not isinstance(fmt, (WebSessionCsv, SentinelJson))]
 
 
 def format_names() -> list[str]:

@@ -27,6 +27,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from proxyhunt.formats.prefilter import Escape
+
 
 class LogFormat(ABC):
     """A log format that proxyhunt can detect and read."""
@@ -81,10 +83,21 @@ class LineFormat(LogFormat):
     to the ``escaped_columns`` values that contain a backslash. Keeping a
     Python function out of the parsing ``SELECT`` lets DuckDB run that on
     every core.
+
+    ``prefilter_columns`` are the columns whose values the reader copies from
+    the raw line: once the format's ``prefilter_escapes`` are decoded, a
+    value is a substring of the line. A
+    hunt may then skip lines that contain none of its rules' literals without
+    parsing them (see ``proxyhunt.formats.prefilter``). A format that leaves
+    the set empty is always parsed in full. Lines starting with one of
+    ``prefilter_headers`` are always parsed, because they set the layout.
     """
 
     escape_function: ClassVar[str | None] = None
     escaped_columns: ClassVar[tuple[str, ...]] = ()
+    prefilter_columns: ClassVar[frozenset[str]] = frozenset()
+    prefilter_escapes: ClassVar[tuple[Escape, ...]] = ()
+    prefilter_headers: ClassVar[tuple[bytes, ...]] = ()
 
     @abstractmethod
     def select_sql(self) -> str:

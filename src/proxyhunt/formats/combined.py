@@ -27,6 +27,7 @@ import re
 import duckdb
 
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
+from proxyhunt.formats.prefilter import Escape
 from proxyhunt.formats.sql import quote_literal, register_function
 
 
@@ -131,6 +132,15 @@ class CombinedLog(LineFormat):
     # sequence contains a space, so the split is the same either way.
     escape_function = "ph_clf_unescape"
     escaped_columns = ("SrcUsername", "HttpRequestMethod", "Url", "HttpVersion", "HttpReferrer", "HttpUserAgent")
+    # The URL parts and the host come from the request line or the vhost field, unchanged.
+    prefilter_columns = frozenset(
+        {
+            "SrcIpAddr", "SrcUsername", "HttpRequestMethod", "Url", "UrlPath", "UrlQuery", "UrlExtension",
+            "DstHostname", "HttpVersion", "HttpReferrer", "HttpUserAgent",
+        }
+    )
+    # Apache httpd and nginx write \xHH for any byte and \", \\ and C escapes such as \n.
+    prefilter_escapes = (Escape(b"\\x", hex_byte=True), Escape(b"\\", produces='"\\\a\b\f\n\r\t\v'))
     product = None
     vendor = None
 

@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -25,6 +25,7 @@ from proxyhunt.formats import all_formats, format_names, get_format
 from proxyhunt.formats.base import LineFormat
 from proxyhunt.formats.detect import MIN_CONFIDENCE, score_formats
 from proxyhunt.formats.paths import find_files
+from proxyhunt.formats.prefilter import LinePrefilter
 from proxyhunt.formats.source import (
     READ_SIZE,
     SAMPLE_MAX_LINE_BYTES,
@@ -46,6 +47,9 @@ IGNORED_TEXT_COLUMN = "_ignored_text"
 REJECTS_TABLE = "rejects"
 # Rejected lines are stored up to this many characters; the count is always exact.
 REJECT_TEXT_LIMIT = 4096
+# A prefiltered file still parses this many lines from its start, so that the
+# columns it fills and its share of CONNECT tunnels are known from a sample.
+PREFILTER_SAMPLE_LINES = 1000
 
 
 @dataclass
@@ -61,11 +65,15 @@ class FileReport:
     parsed: int = 0
     rejected: int = 0
     skipped: int = 0
+    # Lines that contain none of the rules' literals, left unparsed by the prefilter of a hunt.
+    prefiltered: int = 0
     invalid_utf8_lines: int = 0
     invalid_values: dict[str, int] = field(default_factory=dict)
     # Parsed lines with text after the format's last field; the text is kept in RawEvent only.
     ignored_text_lines: int = 0
     columns: list[str] = field(default_factory=list)
+    # Every format tried by detection with its confidence, best first; empty when --format forced one.
+    candidates: list[tuple[str, float]] = field(default_factory=list)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     error: str | None = None
@@ -93,11 +101,55 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[str], list[FileReport]]:
     return files, [FileReport(path, error=message) for path, message in problems]
 
 
-class Loader:
-    """Reads log files into the ``websession`` and ``rejects`` tables of one connection."""
+def custom_formats(squid_logformat: str | None = None, map_path: str | None = None) -> list[LineFormat]:
+    """Return the formats that the user describes: a Squid ``logformat`` line and a ``--map`` file.
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    Raises LogformatError or MappingError, whose messages name the problem and
+    the fix, when a description cannot be read.
+    """
+    from proxyhunt.formats.mapped import MappedFormat
+    from proxyhunt.formats.squid_logformat import SquidLogformat
+
+    formats: list[LineFormat] = []
+    if squid_logformat:
+        formats.append(SquidLogformat(squid_logformat))
+    if map_path:
+        formats.append(MappedFormat.from_file(map_path))
+    return formats
+
+
+# Formats that exist only when the user describes them, with the option that does.
+CUSTOM_FORMAT_OPTIONS = {"squid-logformat": "--squid-logformat", "mapped": "--map"}
+
+
+def forcible_format_names() -> list[str]:
+    """Return the names that ``--format`` accepts: the built-in formats and the described ones."""
+    return [*format_names(), *CUSTOM_FORMAT_OPTIONS]
+
+
+class Loader:
+    """Reads log files into the ``websession`` and ``rejects`` tables of one connection.
+
+    ``extra_formats``, such as those of ``custom_formats``, are tried before
+    the built-in formats, so that they win a tie in detection.
+
+    ``prefilter_literals`` maps a format's ``prefilter_columns`` to literals of
+    which every line worth parsing contains one, or to None when the rules
+    prove none. With it, a format that supports prefiltering parses only such
+    lines, plus its first PREFILTER_SAMPLE_LINES lines so that the columns a
+    file fills are still known. The skipped lines are counted in
+    ``FileReport.prefiltered``.
+    """
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        extra_formats: Sequence[LineFormat] = (),
+        prefilter_literals: Callable[[frozenset[str]], Iterable[str] | None] | None = None,
+    ) -> None:
         self.connection = connection
+        self.extra_formats = list(extra_formats)
+        self.prefilter_literals = prefilter_literals
         create_macros(connection)
         connection.execute(create_table_sql(TABLE))
         connection.execute(
@@ -170,10 +222,23 @@ class Loader:
             raise
         return handle.name
 
+    def _candidates(self) -> list[LineFormat]:
+        return [*self.extra_formats, *all_formats()]
+
+    def _forced_format(self, format_name: str) -> LineFormat:
+        """Return the format named by --format; raise KeyError with the message when there is none."""
+        for fmt in self.extra_formats:
+            if fmt.name == format_name:
+                return fmt
+        if format_name in CUSTOM_FORMAT_OPTIONS:
+            option = CUSTOM_FORMAT_OPTIONS[format_name]
+            raise KeyError(f"--format {format_name} needs {option}, which describes the format; add {option}")
+        return get_format(format_name)
+
     def _choose_format(self, path: str, format_name: str | None, report: FileReport) -> LineFormat | None:
         if format_name:
             try:
-                fmt = get_format(format_name)
+                fmt = self._forced_format(format_name)
             except KeyError as error:
                 report.error = str(error.args[0])
                 return None
@@ -197,7 +262,8 @@ class Loader:
             )
             return None
 
-        scores = score_formats(sample.lines, all_formats(), path=report.path)
+        scores = score_formats(sample.lines, self._candidates(), path=report.path)
+        report.candidates = [(candidate.name, score) for candidate, score in scores]
         fmt, confidence = scores[0]
         if confidence < MIN_CONFIDENCE:
             tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in scores)
@@ -211,7 +277,8 @@ class Loader:
                 )
             report.error = (
                 f"format not recognized (tried {tried}){sampled}; "
-                f"pass --format with one of: {', '.join(format_names())}"
+                f"pass --format with one of: {', '.join(format_names())}, "
+                "or describe the format with --squid-logformat LINE or --map FILE.yaml"
             )
             return None
         report.format, report.format_title, report.confidence = fmt.name, fmt.title, confidence
@@ -220,7 +287,7 @@ class Loader:
     def _ingest(self, path: str, fmt: LineFormat, report: FileReport, progress: ProgressCallback | None) -> None:
         fmt.prepare(self.connection)
         parser = fmt.parser()
-        reader = LineReader(path)
+        reader = LineReader(path, line_filter=self._line_filter(fmt))
         reported_bytes = 0
 
         for batch in reader:
@@ -238,11 +305,16 @@ class Loader:
             report.format = f"{fmt.name}+{inner}"
             inner_format = getattr(parser, "inner_format", None)
             report.format_title = f"{fmt.title}, RawData in {inner_format.title if inner_format else inner}"
+        # An assumption the parser had to make, such as the field order of a CSV without a header row.
+        note = getattr(parser, "note", None)
+        if note:
+            log.warning("%s: %s", report.path, note)
         if reader.cut_off_line is not None:
             self._reject_cut_off_line(reader.cut_off_line, reader.compression, report)
         report.compression = reader.compression
         report.lines_read = reader.lines_read
         report.skipped = parser.skipped_lines
+        report.prefiltered = reader.filtered_lines
         report.invalid_utf8_lines = reader.invalid_utf8_lines
         report.suspect_lines = reader.suspect_lines
         if reader.error:
@@ -255,7 +327,7 @@ class Loader:
                 f"with --format (one of: {', '.join(format_names())})"
             )
 
-        unaccounted = report.lines_read - report.parsed - report.rejected - report.skipped
+        unaccounted = report.lines_read - report.parsed - report.rejected - report.skipped - report.prefiltered
         if unaccounted:
             # A format parser that loses lines is a defect in proxyhunt. Report it
             # instead of silently listing fewer events than the file contains.
@@ -264,6 +336,16 @@ class Loader:
                 "please report it with the file's first lines"
             )
             report.error = f"{report.error}; {problem}" if report.error else problem
+
+    def _line_filter(self, fmt: LineFormat) -> LinePrefilter | None:
+        if self.prefilter_literals is None or not fmt.prefilter_columns:
+            return None
+        literals = self.prefilter_literals(fmt.prefilter_columns)
+        if not literals:
+            return None
+        return LinePrefilter.build(
+            literals, fmt.prefilter_escapes, fmt.prefilter_headers, keep_through_line=PREFILTER_SAMPLE_LINES
+        )
 
     def _ingest_segment(self, segment, select_sql: str, fmt: LineFormat, parser, report: FileReport) -> None:
         connection = self.connection

@@ -21,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import zstandard
 
+from proxyhunt.formats.prefilter import LinePrefilter
+
 # Bytes requested from the file per read() call.
 READ_SIZE = 4 * 1024 * 1024
 # Compressed bytes passed to the decompressor per call. A decompressor that
@@ -133,14 +135,21 @@ def _new_decompressor(compression: str) -> _Decompressor:
 
 @dataclass
 class LineBatch:
-    """Consecutive lines of one file; ``first_line`` is the 1-based number of ``lines[0]``."""
+    """Lines of one file; ``first_line`` is the 1-based number of ``lines[0]``.
+
+    The lines are consecutive unless ``numbers`` gives each one's number,
+    as it does for the lines that a prefilter kept.
+    """
 
     first_line: int
     lines: pa.Array
+    numbers: pa.Array | None = None
 
     def table(self) -> pa.Table:
         """Return the batch as an Arrow table with SourceLine and RawEvent columns."""
-        numbers = pa.array(range(self.first_line, self.first_line + len(self.lines)), type=pa.int64())
+        numbers = self.numbers
+        if numbers is None:
+            numbers = pa.array(range(self.first_line, self.first_line + len(self.lines)), type=pa.int64())
         table = pa.table({"SourceLine": numbers, "RawEvent": self.lines})
         # DuckDB scans an Arrow table one record batch per thread, so a batch cut
         # into smaller record batches is parsed on every core.
@@ -181,6 +190,10 @@ class LineReader:
     ``max_line_bytes`` stops reading at a line longer than that many bytes and
     records its number in ``long_line``; the lines before it are yielded. It
     must be at least ``batch_bytes``. By default line length is unlimited.
+
+    With a ``line_filter``, only the lines it keeps are decoded and yielded,
+    ``lines_read`` still counts every line, and ``filtered_lines`` counts the
+    lines left out. ``invalid_utf8_lines`` then counts only the kept lines.
     """
 
     def __init__(
@@ -189,8 +202,11 @@ class LineReader:
         batch_bytes: int | None = None,
         read_size: int | None = None,
         max_line_bytes: int | None = None,
+        line_filter: LinePrefilter | None = None,
     ) -> None:
         self.path = str(path)
+        self.line_filter = line_filter
+        self.filtered_lines = 0
         # The module constants are read here, not bound as defaults, so that
         # tests can lower BATCH_BYTES for every reader the loader creates.
         self.batch_bytes = batch_bytes or BATCH_BYTES
@@ -337,10 +353,32 @@ class LineReader:
             # Windows tools (Excel, PowerShell's Out-File) start UTF-8 files with a byte-order
             # mark; kept, it would become part of the first CSV header or client address.
             data = data[3:]
+        if self.line_filter is not None:
+            batch = self._filtered_batch(bytes(data), first_line)
+            if batch is not None:
+                return batch
         lines, invalid = split_lines(data)
         self.invalid_utf8_lines += invalid
         self.lines_read += len(lines)
         return LineBatch(first_line, lines)
+
+    def _filtered_batch(self, data: bytes, first_line: int) -> LineBatch | None:
+        """Return the lines of ``data`` that the line filter keeps, or None when it keeps too many to pick."""
+        selection = self.line_filter.select(data, first_line) if data else None
+        if selection is None:
+            return None
+        texts = []
+        for _, start, end in selection.kept:
+            raw = data[start:end].rstrip(b"\r")
+            try:
+                texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(raw.decode("utf-8", errors="replace"))
+                self.invalid_utf8_lines += 1
+        self.lines_read += selection.lines
+        self.filtered_lines += selection.lines - len(selection.kept)
+        numbers = pa.array([number for number, _, _ in selection.kept], type=pa.int64())
+        return LineBatch(first_line, pa.array(texts, type=pa.string()), numbers)
 
 
 def split_lines(data: bytes | memoryview) -> tuple[pa.Array, int]:

@@ -25,6 +25,7 @@ import re
 import duckdb
 
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
+from proxyhunt.formats.prefilter import Escape
 from proxyhunt.formats.sql import register_function
 
 _LINE = (
@@ -98,6 +99,14 @@ class SquidNative(LineFormat):
 
     name = "squid"
     title = "Squid native access.log"
+    # The log_mime_hdrs values are decoded from %xx and backslash escapes; the other fields are copied.
+    prefilter_columns = frozenset(
+        {
+            "SrcIpAddr", "SrcUsername", "HttpRequestMethod", "Url", "UrlPath", "UrlQuery", "UrlExtension",
+            "DstHostname", "DstIpAddr", "HttpContentType", "HttpUserAgent", "HttpReferrer",
+        }
+    )
+    prefilter_escapes = (Escape(b"%", hex_byte=True), Escape(b"\\", produces="\\\r\n"))
     product = "Squid"
     vendor = "Squid"
 

@@ -7,8 +7,8 @@ match nothing are ignored. A value ``-``, the placeholder that W3C, Squid and th
 combined format write for a missing value, is NULL, and so is an empty CSV field.
 
 A CSV export of a Sentinel custom log table (``RawData`` contains the original log
-line, as in ``SquidProxy_CL``) is unwrapped: each RawData value is parsed by the
-format detected from those values, and keeps the CSV record's line number.
+line, as in ``SquidProxy_CL``) is unwrapped: each RawData value is parsed in the
+format that fits it (see ``raw_data``), and keeps the CSV record's line number.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
 from proxyhunt.formats.json_fields import JsonFields
+from proxyhunt.formats.raw_data import RawDataParser
 from proxyhunt.formats.sql import query_arrow, quote_literal
 from proxyhunt.schema import COLUMN_TYPES, PROVENANCE_COLUMNS, column_for_field
 
@@ -34,12 +35,65 @@ csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 _TIME_ALIASES = {"timegenerated [utc]", "timestamp", "@timestamp", "time", "eventtime"}
 _RAW_DATA = "rawdata"
 
+# Column names of Sentinel's CommonSecurityLog table (CEF as the agent parsed it),
+# lower-cased. CommonSecurityLog keeps CEF's direction: ReceivedBytes is CEF "in",
+# the bytes from source to destination, and SentBytes is CEF "out".
+COMMON_SECURITY_LOG_NAMES: dict[str, str] = {
+    "requesturl": "Url",
+    "requestclientapplication": "HttpUserAgent",
+    "requestmethod": "HttpRequestMethod",
+    "requestcontext": "HttpReferrer",
+    "requestcookies": "HttpCookie",
+    "sourceip": "SrcIpAddr",
+    "sourceport": "SrcPortNumber",
+    "sourceusername": "SrcUsername",
+    "sourcehostname": "SrcHostname",
+    "destinationip": "DstIpAddr",
+    "destinationport": "DstPortNumber",
+    "destinationhostname": "DstHostname",
+    "receivedbytes": "SrcBytes",
+    "sentbytes": "DstBytes",
+    "deviceaction": "DvcAction",
+    "devicevendor": "EventVendor",
+    "deviceproduct": "EventProduct",
+}
+# Names that other exports use: Cisco Umbrella's proxy log, and the columns that the
+# Sentinel Syslog parser of Symantec ProxySG adds (the rest of its ELFF names become
+# Sigma names when '_' is read as '-').
+_OTHER_EXPORT_NAMES: dict[str, str] = {
+    "internal ip": "SrcIpAddr",
+    "destination ip": "DstIpAddr",
+    "useragent": "HttpUserAgent",
+    "referer": "HttpReferrer",
+    "statuscode": "HttpStatusCode",
+    "requestsize": "SrcBytes",
+    "responsesize": "DstBytes",
+    "content type": "HttpContentType",
+    "verdict": "DvcAction",
+    "cs_user_agent": "HttpUserAgent",
+    "cs_userdn": "SrcUsername",
+    "cs_uri_path": "UrlPath",
+    "cs_uri_port": "DstPortNumber",
+    "sc_filter_result": "DvcAction",
+}
+
 
 def column_for_key(key: str) -> str | None:
-    """Return the WebSession column that a JSON key or CSV header names, or None."""
-    if key.strip().lower() in _TIME_ALIASES:
+    """Return the WebSession column that a JSON key or CSV header names, or None.
+
+    Besides WebSession and Sigma names, this accepts the CommonSecurityLog
+    column names and the export names listed above.
+    """
+    name = key.strip()
+    lowered = name.lower()
+    if lowered in _TIME_ALIASES:
         return "TimeGenerated"
-    column = column_for_field(key.strip())
+    column = (
+        column_for_field(name)
+        or COMMON_SECURITY_LOG_NAMES.get(lowered)
+        or _OTHER_EXPORT_NAMES.get(lowered)
+        or column_for_field(name.replace("_", "-"))
+    )
     if column in PROVENANCE_COLUMNS:
         return None
     return column
@@ -58,8 +112,16 @@ def _typed_items(column: str, text: str, invalid: str | None = None) -> list[str
     return [f"{text} AS {column}"]
 
 
+def _cef_unescaped(key: str, text: str) -> str:
+    """Return SQL that decodes CEF's \\= and \\\\ escapes, which CommonSecurityLog columns keep, in a value."""
+    if key.strip().lower() not in COMMON_SECURITY_LOG_NAMES:
+        return text
+    return f"regexp_replace({text}, '\\\\([=\\\\])', '\\1', 'g')"
+
+
 def _csv_value(field: str) -> str:
-    return f"CASE WHEN {field} IN ('', '-') THEN NULL ELSE {field} END"
+    # Log Analytics writes an empty number as 'null' in CSV exports.
+    return f"CASE WHEN {field} IN ('', '-', 'null') THEN NULL ELSE {field} END"
 
 
 def _columns_by_key(keys: list[str]) -> dict[str, list[str]]:
@@ -93,16 +155,91 @@ class _JsonParser(LineParser):
             ]
         finally:
             connection.unregister("ph_json_keys")
-        yield table, _json_select(sorted(keys))
+        yield table, json_select(sorted(keys))
 
 
-def _json_select(keys: list[str]) -> str:
+def json_select(keys: list[str]) -> str:
+    """Return the ``SELECT`` that reads the WebSession columns named by ``keys`` from JSON-object lines."""
     fields = JsonFields()
-    items: list[str] = []
+    texts: dict[str, str] = {}
+    invalids: dict[str, str] = {}
     for column, names in _columns_by_key(keys).items():
-        text, invalid = fields.value(["$." + json.dumps(name) for name in names], dash_is_null=True)
-        items.extend(_typed_items(column, text, invalid=invalid))
+        column_texts = []
+        column_invalids = []
+        for name in names:
+            text, invalid = fields.value(["$." + json.dumps(name)], dash_is_null=True)
+            column_texts.append(_cef_unescaped(name, text))
+            column_invalids.append(invalid)
+        texts[column] = _coalesce(column_texts)
+        invalids[column] = _coalesce(column_invalids)
+    _swap_bytes_by_vendor(texts, keys)
+    _strip_query_mark(texts)
+    if "Url" not in texts and {"DstHostname", "UrlPath"} <= set(texts):
+        scheme_key = next((key for key in keys if key.strip().lower() in _SCHEME_NAMES), None)
+        scheme = fields.value(["$." + json.dumps(scheme_key)], dash_is_null=True)[0] if scheme_key else "NULL"
+        texts["Url"] = _url_from_parts(texts, scheme)
+        invalids["Url"] = "NULL"
+
+    items: list[str] = []
+    for column, text in texts.items():
+        items.extend(_typed_items(column, text, invalid=invalids[column]))
     return fields.select(items)
+
+
+def _strip_query_mark(texts: dict[str, str]) -> None:
+    """Remove the leading '?' that ELFF's cs-uri-query keeps, because UrlQuery is the query without it."""
+    if "UrlQuery" in texts:
+        texts["UrlQuery"] = f"nullif(regexp_replace({texts['UrlQuery']}, '^\\?', ''), '')"
+
+
+# Keys of the URL scheme in exports that log the URL in parts (ELFF cs-uri-scheme).
+_SCHEME_NAMES = {"cs_uri_scheme", "cs-uri-scheme"}
+
+
+def _url_from_parts(texts: dict[str, str], scheme: str) -> str:
+    """Return SQL that builds Url from host, port, path and query, for exports that log the URL in parts.
+
+    A CONNECT request becomes its target, host:port, as Squid logs it. A port
+    is left out when it is the scheme's default.
+    """
+    host = texts["DstHostname"]
+    path = texts["UrlPath"]
+    port = texts.get("DstPortNumber", "NULL")
+    query = texts.get("UrlQuery", "NULL")
+    method = texts.get("HttpRequestMethod", "NULL")
+    default_port = f"(lower({scheme}) = 'http' AND {port} = '80') OR (lower({scheme}) = 'https' AND {port} = '443')"
+    return (
+        f"CASE WHEN {host} IS NULL THEN NULL "
+        f"WHEN upper({method}) = 'CONNECT' THEN {host} || coalesce(':' || {port}, '') "
+        f"ELSE coalesce(lower({scheme}), 'http') || '://' || {host} "
+        f"|| CASE WHEN {port} IS NULL OR {default_port} THEN '' ELSE ':' || {port} END "
+        f"|| coalesce({path}, '/') || coalesce('?' || {query}, '') END"
+    )
+
+
+def _coalesce(texts: list[str]) -> str:
+    return texts[0] if len(texts) == 1 else f"coalesce({', '.join(texts)})"
+
+
+# Vendors whose CEF "out" (CommonSecurityLog SentBytes) counts the request, the bytes
+# from client to server. Microsoft's ASIM parser for Zscaler ZIA reads SentBytes as
+# SrcBytes. NOTE: other vendors may do the same; only Zscaler is listed because only
+# its mapping was checked.
+OUT_IS_REQUEST_VENDORS = ("Zscaler",)
+
+
+def _swap_bytes_by_vendor(texts: dict[str, str], keys: list[str]) -> None:
+    """Swap SrcBytes and DstBytes read from CommonSecurityLog columns for the vendors in OUT_IS_REQUEST_VENDORS."""
+    lowered = {key.strip().lower() for key in keys}
+    if not {"sentbytes", "receivedbytes", "devicevendor"} <= lowered:
+        return
+    if "SrcBytes" not in texts or "DstBytes" not in texts or "EventVendor" not in texts:
+        return
+    vendors = ", ".join(quote_literal(vendor) for vendor in OUT_IS_REQUEST_VENDORS)
+    swapped = f"{texts['EventVendor']} IN ({vendors})"
+    source, destination = texts["SrcBytes"], texts["DstBytes"]
+    texts["SrcBytes"] = f"CASE WHEN {swapped} THEN {destination} ELSE {source} END"
+    texts["DstBytes"] = f"CASE WHEN {swapped} THEN {source} ELSE {destination} END"
 
 
 class WebSessionJson(LineFormat):
@@ -125,18 +262,18 @@ class WebSessionJson(LineFormat):
         return 0.85 * sum(scores) / len(scores)
 
     def select_sql(self) -> str:
-        return _json_select([])
+        return json_select([])
 
     def parser(self) -> LineParser:
         return _JsonParser()
 
 
-def _sniff_delimiter(header: str) -> str:
+def sniff_delimiter(header: str) -> str:
     counts = {delimiter: header.count(delimiter) for delimiter in (",", ";", "\t", "|")}
     return max(counts, key=lambda delimiter: counts[delimiter])
 
 
-class _CsvDialect:
+class CsvDialect:
     """RE2 patterns that read CSV as Python's csv module does with its default dialect.
 
     A field that starts with a quote is quoted: ``""`` inside it stands for one
@@ -162,11 +299,14 @@ class _CsvDialect:
         self.field = f'{escaped}("{body}"{after_close}|[^{escaped}]*)'
 
 
+# The old private name, which other format modules import.
+_CsvDialect = CsvDialect
+
 # A quoted field as the split yields it, with the quoted text and the text after the closing quote.
 _QUOTED_FIELD = '(?s)^"((?:[^"]|"")*)"(.*)$'
 
 
-def _unquote_sql(field: str) -> str:
+def unquote_sql(field: str) -> str:
     """Return the SQL for the value of one split CSV field.
 
     The common case, a quoted field with nothing after its closing quote,
@@ -202,10 +342,9 @@ class _CsvParser(LineParser):
         self._inner_formats = inner_formats
         self.header: list[str] | None = None
         self.delimiter = ","
-        self.dialect: _CsvDialect | None = None
+        self.dialect: CsvDialect | None = None
         self.carry: pa.Table | None = None
-        self.inner_parser: LineParser | None = None
-        self.inner_name: str | None = None
+        self.raw_data = RawDataParser(inner_formats)
 
     def segments(self, table: pa.Table, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
         if self.carry is not None:
@@ -218,8 +357,8 @@ class _CsvParser(LineParser):
             if first is None:
                 self.skipped_lines += table.num_rows
                 return
-            self.delimiter = _sniff_delimiter(first)
-            self.dialect = _CsvDialect(self.delimiter)
+            self.delimiter = sniff_delimiter(first)
+            self.dialect = CsvDialect(self.delimiter)
 
         records = self._join_records(table, connection)
         if not records.num_rows:
@@ -241,6 +380,9 @@ class _CsvParser(LineParser):
         yield from self._unwrap_raw_data(records, split, connection)
 
     def finish(self, connection: duckdb.DuckDBPyConnection) -> Iterator[tuple[pa.Table, str]]:
+        before = self.raw_data.skipped_lines
+        yield from self.raw_data.finish(connection)
+        self.skipped_lines += self.raw_data.skipped_lines - before
         if self.carry is None or not self.carry.num_rows:
             return
         first = self.carry["SourceLine"][0].as_py()
@@ -325,7 +467,7 @@ class _CsvParser(LineParser):
         assert self.dialect is not None
         record = f"{quote_literal(self.delimiter)} || RawEvent"
         pattern = quote_literal(self.dialect.field)
-        return f"list_transform(regexp_extract_all({record}, {pattern}, 1), lambda x: {_unquote_sql('x')}) AS f"
+        return f"list_transform(regexp_extract_all({record}, {pattern}, 1), lambda x: {unquote_sql('x')}) AS f"
 
     def _field_count_reject(self) -> str:
         """Return the SQL reason for a record whose field count differs from the header row, else NULL."""
@@ -335,11 +477,14 @@ class _CsvParser(LineParser):
     def _record_select(self, split: str) -> str:
         header = self.header or []
         items = ["SourceLine", "RawEvent", f"{self._field_count_reject()} AS _reject"]
-        positions: dict[str, list[str]] = {}
+        texts: dict[str, str] = {}
         for column, names in _columns_by_key(header).items():
-            positions[column] = [_csv_value(f"f[{header.index(name) + 1}]") for name in names]
-        for column, texts in positions.items():
-            items.extend(_typed_items(column, f"coalesce({', '.join(texts)})"))
+            values = [_cef_unescaped(name, _csv_value(f"f[{header.index(name) + 1}]")) for name in names]
+            texts[column] = f"coalesce({', '.join(values)})"
+        _swap_bytes_by_vendor(texts, header)
+        _strip_query_mark(texts)
+        for column, text in texts.items():
+            items.extend(_typed_items(column, text))
         select_list = ",\n            ".join(items)
         return f"SELECT\n            {select_list}\n        FROM (SELECT SourceLine, RawEvent, {split} FROM lines)"
 
@@ -370,27 +515,18 @@ class _CsvParser(LineParser):
         if not inner.num_rows:
             return
 
-        if self.inner_parser is None:
-            from proxyhunt.formats.detect import best_format
+        before = self.raw_data.skipped_lines
+        yield from self.raw_data.parse(inner, connection)
+        self.skipped_lines += self.raw_data.skipped_lines - before
+        if not self.raw_data.inner_names:
+            self.error = "the RawData column holds lines of no known format"
+        else:
+            self.error = None
 
-            sample = inner["RawEvent"].slice(0, 200).to_pylist()
-            candidates = [fmt for fmt in self._inner_formats() if not isinstance(fmt, WebSessionCsv)]
-            inner_format, _ = best_format(sample, candidates)
-            if inner_format is None:
-                self.error = "the RawData column holds lines of no known format"
-                self.inner_parser = LineParser(
-                    "SELECT SourceLine, RawEvent, 'RawData value in no known log format' AS _reject FROM lines"
-                )
-            else:
-                inner_format.prepare(connection)
-                self.inner_parser = inner_format.parser()
-                self.inner_name = inner_format.name
-                self.inner_format = inner_format
-
-        parser = self.inner_parser
-        before = parser.skipped_lines
-        yield from parser.segments(inner, connection)
-        self.skipped_lines += parser.skipped_lines - before
+    @property
+    def inner_name(self) -> str | None:
+        """The formats of the RawData lines, joined by commas, or None when there is no RawData column."""
+        return self.raw_data.inner_name
 
 
 class WebSessionCsv(LineFormat):
@@ -407,7 +543,7 @@ class WebSessionCsv(LineFormat):
         if not lines:
             return 0.0
         header_line = lines[0]
-        delimiter = _sniff_delimiter(header_line)
+        delimiter = sniff_delimiter(header_line)
         if header_line.count(delimiter) == 0:
             return 0.0
         header = next(csv.reader([header_line], delimiter=delimiter))

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from proxyhunt.formats.base import LineFormat, LineParser, json_objects, non_blank
 from proxyhunt.formats.json_fields import JsonFields
+from proxyhunt.formats.prefilter import Escape
 from proxyhunt.formats.sql import quote_literal, register_function
 
 # Zeek http.log field -> (WebSession column, SQL type or None for text).
@@ -167,6 +168,10 @@ class ZeekTsv(LineFormat):
     # Escapes are decoded after the placeholder checks, so \x28empty) stays the text "(empty)".
     escape_function = "ph_zeek_unescape"
     escaped_columns = tuple(column for column, sql_type in FIELD_MAP.values() if sql_type is None)
+    # Url is the uri field as logged, and UrlPath, UrlQuery and UrlExtension are parts of it.
+    prefilter_columns = frozenset({*escaped_columns, "UrlPath", "UrlQuery", "UrlExtension"})
+    prefilter_escapes = (Escape(b"\\x", hex_byte=True), Escape(b"\\", produces="\\"))
+    prefilter_headers = (b"#",)
     product = "Zeek"
     vendor = "Zeek"
 
