@@ -1,28 +1,47 @@
 """Render a hunt result as tables in the terminal with rich.
 
 Every value that comes from a log (user agents, URLs, user names, hosts) is
-attacker-controlled: control characters, terminal escape sequences included,
-are shown as ``\\xHH`` and values are rendered as plain text, never as markup.
+attacker-controlled. Control characters, terminal escape sequences included,
+are shown as ``\\xHH`` by ``safe_text``, and every such value reaches rich as a
+``Text`` object, never as a string, because rich parses strings for markup
+such as ``[link=…]``, which would write an OSC 8 hyperlink.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-from typing import Any
-
+import textwrap
 from pathlib import Path
+from typing import Any
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from proxyhunt.hunt import HuntResult, SourceSummary
+from proxyhunt.hunt import HuntResult
+from proxyhunt.report.findings import (
+    describe_suppressions,
+    describe_values,
+    events_of,
+    group_by_of,
+    is_correlation,
+    rule_key_of,
+    source_label,
+    suppression_entries,
+)
+from proxyhunt.report.model import HuntReport, build_report
+from proxyhunt.report.text import count_noun, format_bytes, format_time, safe_text
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-# Above this many skipped rules, the report counts them per reason instead of listing each.
-SKIPPED_RULES_LISTED = 10
+__all__ = [
+    "render_findings",
+    "render_inputs",
+    "render_rules",
+    "render_sources",
+    "render_verdict",
+    "render_warnings",
+    "safe_text",
+]
+
 # Width of the Source / File:line column in the narrow layout.
 NARROW_SOURCE_COLUMNS = 24
 # Widest host and File:line cells in the wide layout; longer values are cut from the left.
@@ -30,38 +49,10 @@ WIDE_HOST_COLUMNS = 40
 # An IPv6 address takes up to 39 characters, and the user name follows it.
 WIDE_SOURCE_COLUMNS = 60
 WIDE_LOCATION_COLUMNS = 40
-# Terminals narrower than this get two lines per finding instead of one.
+# Terminals narrower than this get three lines per finding instead of one.
 WIDE_LAYOUT_COLUMNS = 170
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
-
-
-def _count(number: int, noun: str) -> str:
-    """Return '1 line' or '3 lines'."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def safe_text(value: Any) -> str:
-    """Return a value as text with control and bidirectional-override characters made visible."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100 else f"\\u{ord(match.group()):04x}", text)
-
-
-def format_bytes(value: int | None) -> str:
-    """Return a byte count in B, KiB, MiB or GiB, or an empty string for NULL."""
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
-def format_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+_MESSAGE_STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
 def _plain(value: Any, style: str | None = None) -> Text:
@@ -73,24 +64,16 @@ def _lines(*values: Any) -> Text:
     return Text("\n".join(safe_text(value) for value in values))
 
 
-def _rule_key(finding: dict[str, Any]) -> str:
-    """Return the key that ``LoadedRule.key`` gives the rule behind a finding."""
-    return finding["RuleId"] or f"{finding['RuleSource']}:{finding['RuleTitle']}"
-
-
-def _source(finding: dict[str, Any]) -> str:
-    source = finding["SrcIpAddr"] or ""
-    if finding["SrcUsername"]:
-        source = f"{source} ({finding['SrcUsername']})"
-    return source
+def _report(result: HuntResult | HuntReport) -> HuntReport:
+    return result if isinstance(result, HuntReport) else build_report(result)
 
 
 def _location(finding: dict[str, Any], short_names: dict[str, str]) -> str:
     """Return file:line, naming the file as short as ``_short_file_names`` allows."""
-    source_file = finding["SourceFile"]
+    source_file = finding.get("SourceFile") or ""
     name = short_names.get(source_file) or Path(source_file).name
     damaged = " (damaged)" if finding.get("SourceDamaged") else ""
-    return f"{name}:{finding['SourceLine']}{damaged}"
+    return f"{name}:{finding.get('SourceLine')}{damaged}"
 
 
 def _short_file_names(findings: list[dict[str, Any]]) -> dict[str, str]:
@@ -102,7 +85,8 @@ def _short_file_names(findings: list[dict[str, Any]]) -> dict[str, str]:
     """
     by_name: dict[str, set[str]] = {}
     for finding in findings:
-        by_name.setdefault(Path(finding["SourceFile"]).name, set()).add(finding["SourceFile"])
+        source_file = finding.get("SourceFile") or ""
+        by_name.setdefault(Path(source_file).name, set()).add(source_file)
 
     names: dict[str, str] = {}
     for base_name, paths in by_name.items():
@@ -121,7 +105,14 @@ def _short_file_names(findings: list[dict[str, Any]]) -> dict[str, str]:
     return names
 
 
-def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
+def _cut_left(text: str, width: int) -> str:
+    """Return ``text`` cut to ``width`` characters from the left, marked with an ellipsis."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - width + 1 :]
+
+
+def _wide_findings_table(findings: list[dict[str, Any]], with_suppressions: bool = False) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, min_width=19)
     table.add_column("Source", overflow="fold", max_width=WIDE_SOURCE_COLUMNS)
@@ -131,26 +122,34 @@ def _wide_findings_table(findings: list[dict[str, Any]]) -> Table:
     table.add_column("Up", justify="right", no_wrap=True, min_width=9)
     table.add_column("Down", justify="right", no_wrap=True, min_width=9)
     table.add_column("File:line", overflow="ellipsis", no_wrap=True, min_width=12, max_width=WIDE_LOCATION_COLUMNS)
+    if with_suppressions:
+        table.add_column("Suppressed by", overflow="fold", ratio=2)
+
     short_names = _short_file_names(findings)
     for finding in findings:
-        table.add_row(
-            format_time(finding["TimeGenerated"]),
-            _plain(_source(finding)),
-            _cut_left(safe_text(finding["DstHostname"] or finding["DstIpAddr"]), WIDE_HOST_COLUMNS),
-            _plain(finding["Url"]),
-            _plain(finding["HttpUserAgent"]),
-            format_bytes(finding["SrcBytes"]) or "-",
-            format_bytes(finding["DstBytes"]) or "-",
-            _cut_left(safe_text(_location(finding, short_names)), WIDE_LOCATION_COLUMNS),
-        )
+        cells = [
+            format_time(finding.get("TimeGenerated")),
+            _plain(source_label(finding.get("SrcIpAddr"), finding.get("SrcUsername"))),
+            _plain(_cut_left(safe_text(finding.get("DstHostname") or finding.get("DstIpAddr")), WIDE_HOST_COLUMNS)),
+            _plain(finding.get("Url")),
+            _plain(finding.get("HttpUserAgent")),
+            format_bytes(finding.get("SrcBytes")) or "-",
+            format_bytes(finding.get("DstBytes")) or "-",
+            _plain(_cut_left(safe_text(_location(finding, short_names)), WIDE_LOCATION_COLUMNS)),
+        ]
+        if with_suppressions:
+            cells.append(_plain(describe_suppressions(finding)))
+        table.add_row(*cells)
     return table
 
 
-def _narrow_findings_table(findings: list[dict[str, Any]], width: int) -> Table:
+def _narrow_findings_table(findings: list[dict[str, Any]], width: int, with_suppressions: bool = False) -> Table:
     """Three lines per finding, so that all of it fits 80 columns.
 
     Host names and file paths are cut from the left, because their last part
-    (the registered domain, the file name and line) tells most.
+    (the registered domain, the file name and line) tells most. With
+    ``with_suppressions`` a fourth line names the filters that suppressed it
+    and the values they matched, folded over as many lines as it needs.
     """
     source_width = NARROW_SOURCE_COLUMNS
     # Four columns with their separators take 12 characters besides their contents.
@@ -158,75 +157,156 @@ def _narrow_findings_table(findings: list[dict[str, Any]], width: int) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, width=10)
     table.add_column("Source IP\nUser\nFile:line", overflow="fold", width=source_width)
-    table.add_column("Host\nRequest\nUser agent", overflow="ellipsis", no_wrap=True, ratio=1)
+    heading = "Host\nRequest\nUser agent" + ("\nSuppressed by" if with_suppressions else "")
+    table.add_column(heading, overflow="ellipsis", no_wrap=True, ratio=1)
     table.add_column("Up\nDown", justify="right", no_wrap=True, width=10)
+
     short_names = _short_file_names(findings)
     for finding in findings:
-        time = finding["TimeGenerated"]
+        time = finding.get("TimeGenerated")
         when = f"{time:%Y-%m-%d}\n{time:%H:%M:%S}" if time else ""
-        host = finding["DstHostname"] or finding["DstIpAddr"] or ""
-        request = f"{finding['HttpRequestMethod'] or ''} {finding['Url'] or ''}".strip()
+        host = finding.get("DstHostname") or finding.get("DstIpAddr") or ""
+        request = f"{finding.get('HttpRequestMethod') or ''} {finding.get('Url') or ''}".strip()
+        details = _lines(_cut_left(safe_text(host), request_width), request, finding.get("HttpUserAgent"))
+        if with_suppressions:
+            # The filters and their values matter more than one line's width, so they wrap
+            # here: the column itself cuts every line at its width.
+            details.append("\n" + "\n".join(_suppression_lines(finding, request_width)))
         table.add_row(
             when,
             _lines(
-                finding["SrcIpAddr"],
-                finding["SrcUsername"] or "-",
+                finding.get("SrcIpAddr"),
+                finding.get("SrcUsername") or "-",
                 _cut_left(safe_text(_location(finding, short_names)), source_width),
             ),
-            _lines(_cut_left(safe_text(host), request_width), request, finding["HttpUserAgent"]),
-            f"{format_bytes(finding['SrcBytes']) or '-'}\n{format_bytes(finding['DstBytes']) or '-'}",
+            details,
+            f"{format_bytes(finding.get('SrcBytes')) or '-'}\n{format_bytes(finding.get('DstBytes')) or '-'}",
         )
     return table
 
 
-def _cut_left(text: str, width: int) -> str:
-    """Return ``text`` cut to ``width`` characters from the left, marked with an ellipsis."""
-    if len(text) <= width:
-        return text
-    return "…" + text[len(text) - width + 1 :]
+def _suppression_lines(finding: dict[str, Any], width: int) -> list[str]:
+    """Return each filter title followed by its matched values, one per line, indented and wrapped at ``width``."""
+    lines = []
+    for name, pairs in suppression_entries(finding):
+        lines += textwrap.wrap(safe_text(name) + ":", width, break_on_hyphens=False)
+        for pair in pairs:
+            lines += textwrap.wrap(safe_text(pair), width, initial_indent="  ", subsequent_indent="    ")
+    return lines
 
 
-def render_findings(console: Console, result: HuntResult, limit: int | None = None) -> None:
-    """Print the findings, one table per rule, in time order.
+def _correlation_table(findings: list[dict[str, Any]], width: int) -> Table:
+    """Return a table with one row per correlation finding: its time window, group, aggregated value and events."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    table.add_column("Window (UTC)", no_wrap=True, width=19)
+    table.add_column("Group", overflow="fold", ratio=2)
+    table.add_column("Value", justify="right", no_wrap=True)
+    table.add_column("Events", overflow="ellipsis", no_wrap=True, ratio=1)
+    short_names = _short_file_names([event for finding in findings for event in events_of(finding)])
+    for finding in findings:
+        events = events_of(finding)
+        first = f"first {_location(events[0], short_names)}" if events else ""
+        table.add_row(
+            f"{format_time(finding.get('WindowStart'))}\n{format_time(finding.get('WindowEnd'))}",
+            _plain(describe_values(group_by_of(finding))),
+            _plain(finding.get("Value")),
+            _lines(count_noun(len(events), "event"), _cut_left(safe_text(first), max(12, width // 4))),
+        )
+    return table
 
-    Long values are cut with an ellipsis to fit the terminal; the JSON Lines
-    output keeps them whole. Below WIDE_LAYOUT_COLUMNS each finding takes three lines.
-    """
-    shown = result.findings if limit is None else result.findings[:limit]
+
+def _group_by_rule(findings: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for finding in findings:
+        key = (finding.get("RuleTitle") or "", finding.get("RuleLevel") or "", rule_key_of(finding))
+        groups.setdefault(key, []).append(finding)
+    return groups
+
+
+def _print_rule_heading(console: Console, title: str, level: str, total: int, noun: str) -> None:
+    heading = Text()
+    heading.append(safe_text(title), style="bold")
+    heading.append(f"  {safe_text(level)}", style=_LEVEL_STYLES.get(level, ""))
+    heading.append(f"  {count_noun(total, noun)}")
+    console.print(heading)
+
+
+def _print_findings(console: Console, findings: list[dict[str, Any]], totals: dict[str, int], noun: str, with_suppressions: bool) -> None:
+    """Print one table per rule: correlation findings in their own layout, the others as events."""
     narrow = console.width < WIDE_LAYOUT_COLUMNS
-
-    by_rule: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for finding in shown:
-        key = (finding["RuleTitle"] or "", finding["RuleLevel"] or "", _rule_key(finding))
-        by_rule.setdefault(key, []).append(finding)
-
-    for (title, level, rule_key), findings in by_rule.items():
-        total = result.hits_per_rule.get(rule_key, len(findings))
-        heading = Text()
-        heading.append(safe_text(title), style="bold")
-        heading.append(f"  {level}", style=_LEVEL_STYLES.get(level, ""))
-        heading.append(f"  {total} finding{'s' if total != 1 else ''}")
-        console.print(heading)
-
-        table = _narrow_findings_table(findings, console.width) if narrow else _wide_findings_table(findings)
-        console.print(table)
-
-    if limit is not None and len(result.findings) > limit:
-        console.print(f"… {len(result.findings) - limit} more findings; write them all with --output FILE.jsonl")
+    for (title, level, rule_key), group in _group_by_rule(findings).items():
+        _print_rule_heading(console, title, level, totals.get(rule_key, len(group)), noun)
+        if is_correlation(group[0]):
+            console.print(_correlation_table(group, console.width))
+        elif narrow:
+            console.print(_narrow_findings_table(group, console.width, with_suppressions))
+        else:
+            console.print(_wide_findings_table(group, with_suppressions))
 
 
-def _uploaded(source: SourceSummary) -> str:
+def render_findings(
+    console: Console, result: HuntResult | HuntReport, limit: int | None = None, show_suppressed: bool = False
+) -> None:
+    """Print the alerts, one table per rule, in time order, then what the filters suppressed.
+
+    Long values are cut with an ellipsis to fit the terminal; the JSON Lines,
+    CSV and HTML outputs keep them whole. Below WIDE_LAYOUT_COLUMNS each
+    finding takes three lines. Suppressed findings are counted per filter;
+    ``show_suppressed`` also lists them, each with its filters and the values
+    they matched. ``limit`` caps the rows of each of the two lists.
+    """
+    report = _report(result)
+    alert_totals = {rule.key: rule.alerts for rule in report.rules}
+    listed_alerts = report.alerts if limit is None else report.alerts[:limit]
+    _print_findings(console, listed_alerts, alert_totals, "finding", with_suppressions=False)
+    if limit is not None and len(report.alerts) > limit:
+        console.print(
+            f"… {len(report.alerts) - limit} more findings; write them all with --output FILE.jsonl, --csv or --html"
+        )
+
+    if not report.suppressed:
+        return
+    _print_suppression_summary(console, report, show_suppressed)
+    if not show_suppressed:
+        return
+    suppressed_totals = {rule.key: rule.suppressed for rule in report.rules}
+    listed_suppressed = report.suppressed if limit is None else report.suppressed[:limit]
+    console.print(Text("Suppressed findings", style="bold"))
+    _print_findings(console, listed_suppressed, suppressed_totals, "suppressed finding", with_suppressions=True)
+    if limit is not None and len(report.suppressed) > limit:
+        console.print(f"… {len(report.suppressed) - limit} more suppressed findings; write them all with --csv or --html")
+
+
+def _print_suppression_summary(console: Console, report: HuntReport, listed: bool) -> None:
+    table = Table(title="Suppressed by filters", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Filter", overflow="fold", ratio=2)
+    table.add_column("File", overflow="fold", ratio=1)
+    table.add_column("Findings", justify="right", no_wrap=True)
+    for summary in report.filters:
+        if summary.suppressed:
+            table.add_row(_plain(summary.title), _plain(summary.source), str(summary.suppressed))
+    console.print(table)
+    if not listed:
+        console.print(
+            f"{count_noun(len(report.suppressed), 'finding')} suppressed; list them with --show-suppressed", soft_wrap=True
+        )
+
+
+def _uploaded(bytes_uploaded: int | None, upload_unknown: int, hits: int) -> str:
     """Return the upload total, and how many hits it leaves out because their log has no request size."""
-    total = format_bytes(source.bytes_uploaded) or "-"
-    if source.upload_unknown and source.upload_unknown < source.hits:
-        return f"{total}\n+{source.upload_unknown} unknown"
-    if source.upload_unknown:
+    total = format_bytes(bytes_uploaded) or "-"
+    if upload_unknown and upload_unknown < hits:
+        return f"{total}\n+{upload_unknown} unknown"
+    if upload_unknown:
         return "unknown"
     return total
 
 
-def render_sources(console: Console, result: HuntResult) -> None:
-    """Print hits per client: how many, how much uploaded, to how many destinations, and when."""
+def render_sources(console: Console, result: HuntResult | HuntReport) -> None:
+    """Print alert events per client: how many, how much uploaded, to how many destinations, and when."""
+    report = _report(result)
+    if not report.sources:
+        return
     table = Table(title="Hits per source", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Source IP\nUser", overflow="fold", min_width=15, max_width=24)
     table.add_column("Hits", justify="right", no_wrap=True, min_width=4)
@@ -234,11 +314,11 @@ def render_sources(console: Console, result: HuntResult) -> None:
     table.add_column("Downloaded", justify="right", no_wrap=True)
     table.add_column("Hosts", justify="right", no_wrap=True)
     table.add_column("First seen (UTC)\nLast seen (UTC)", no_wrap=True, min_width=19)
-    for source in result.sources:
+    for source in report.sources:
         table.add_row(
             _lines(source.src_ip, source.src_user),
             str(source.hits),
-            _uploaded(source),
+            _uploaded(source.bytes_uploaded, source.upload_unknown, source.hits),
             format_bytes(source.bytes_downloaded),
             str(source.destinations),
             f"{format_time(source.first_seen)}\n{format_time(source.last_seen)}",
@@ -246,139 +326,119 @@ def render_sources(console: Console, result: HuntResult) -> None:
     console.print(table)
 
 
-def render_inputs(console: Console, result: HuntResult) -> None:
-    """Print per-file accounting: format, lines read, parsed, rejected and skipped."""
+def render_inputs(console: Console, result: HuntResult | HuntReport) -> None:
+    """Print per-file accounting: format, lines read, parsed, rejected, header lines and lines left unparsed."""
+    report = _report(result)
+    prefiltered = report.lines_prefiltered > 0
     table = Table(title="Inputs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("File", overflow="fold", min_width=16, ratio=1)
     table.add_column("Format", overflow="fold")
     table.add_column("Lines", justify="right")
     table.add_column("Parsed", justify="right")
     table.add_column("Rejected", justify="right")
-    table.add_column("Skipped", justify="right")
+    # Header, comment and blank lines.
+    table.add_column("Header", justify="right")
+    if prefiltered:
+        table.add_column("Unparsed", justify="right")
 
     # The time range needs 19 more columns, so an 80-column terminal leaves it out.
     show_times = console.width >= 100
     if show_times:
         table.add_column("First event (UTC)\nLast event (UTC)", no_wrap=True, min_width=19)
 
-    for report in result.files:
-        name = report.format or ("-" if report.error else "empty")
-        if report.compression:
-            name = f"{name} ({report.compression})"
+    for file_report in report.result.files:
+        name = file_report.format or ("-" if file_report.error else "empty")
+        if file_report.compression:
+            name = f"{name} ({file_report.compression})"
         time_range = ""
-        if report.first_seen:
-            time_range = f"{format_time(report.first_seen)}\n{format_time(report.last_seen)}"
+        if file_report.first_seen:
+            time_range = f"{format_time(file_report.first_seen)}\n{format_time(file_report.last_seen)}"
 
-        rejected = str(report.rejected)
+        rejected = str(file_report.rejected)
         cells = [
-            _plain(report.path),
+            _plain(file_report.path),
             _plain(name),
-            str(report.lines_read),
-            str(report.parsed),
-            Text(rejected, style="red") if report.rejected else rejected,
-            str(report.skipped),
+            str(file_report.lines_read),
+            str(file_report.parsed),
+            Text(rejected, style="red") if file_report.rejected else rejected,
+            str(file_report.skipped),
         ]
+        if prefiltered:
+            cells.append(str(file_report.prefiltered))
         if show_times:
             cells.append(time_range)
         table.add_row(*cells)
 
     console.print(table)
+    if prefiltered:
+        console.print(
+            "Unparsed: lines that contain none of the literals the rules need, so no rule could match them; "
+            "--no-prefilter parses them too.",
+            style="dim",
+        )
 
 
-def render_rules(console: Console, result: HuntResult) -> None:
-    """Print each rule that ran with its level and hit count."""
+def render_rules(console: Console, result: HuntResult | HuntReport) -> None:
+    """Print each rule that ran with its level, alerts and, when a filter suppressed any, suppressed findings."""
+    report = _report(result)
+    any_suppressed = any(rule.suppressed for rule in report.rules)
     table = Table(title="Rules", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Rule", overflow="fold")
     table.add_column("Level")
-    table.add_column("Hits", justify="right")
-    for rule in result.compiled:
-        if not rule.runnable:
-            continue
-        loaded = rule.loaded
-        hits = result.hits_per_rule.get(loaded.key, 0)
-        table.add_row(_plain(loaded.title), _plain(loaded.level, _LEVEL_STYLES.get(loaded.level)), str(hits))
+    table.add_column("Alerts" if any_suppressed else "Hits", justify="right")
+    if any_suppressed:
+        table.add_column("Suppressed", justify="right")
+    for rule in report.rules:
+        cells: list[Text | str] = [
+            _plain(rule.title),
+            _plain(rule.level, _LEVEL_STYLES.get(rule.level)),
+            str(rule.alerts),
+        ]
+        if any_suppressed:
+            cells.append(str(rule.suppressed))
+        table.add_row(*cells)
     console.print(table)
 
 
-def render_warnings(console: Console, result: HuntResult, rejects_written: bool = False) -> None:
+def render_warnings(console: Console, result: HuntResult | HuntReport, rejects_written: bool = False) -> None:
     """Print file errors, rule problems, coverage gaps and visibility notes, each on one line."""
-    lines: list[tuple[str, str]] = []
-    for report in result.files:
-        if report.error:
-            lines.append(("error", f"{report.path}: {report.error}"))
-        if report.rejected:
-            lines.append(
-                (
-                    "warning",
-                    f"{report.path}: {_count(report.rejected, 'line')} rejected"
-                    + ("" if rejects_written else "; write them with --rejects FILE"),
-                )
-            )
-        for column, count in sorted(report.invalid_values.items()):
-            lines.append(("warning", f"{report.path}: {_count(count, f'invalid {column} value')} left empty (NULL)"))
-        if report.ignored_text_lines:
-            lines.append(
-                (
-                    "warning",
-                    f"{report.path}: {_count(report.ignored_text_lines, 'line')} with text at the end that {report.format} "
-                    "does not define; it is kept in RawEvent but matched by no field",
-                )
-            )
-        if report.invalid_utf8_lines:
-            lines.append(
-                (
-                    "warning",
-                    f"{report.path}: {_count(report.invalid_utf8_lines, 'line')} not valid UTF-8, "
-                    "decoded with U+FFFD",
-                )
-            )
-    for problem in result.rule_problems:
-        lines.append(("error", f"rule {problem}"))
-    skipped = result.ruleset.skipped
-    if len(skipped) > SKIPPED_RULES_LISTED:
-        reasons: dict[str, int] = {}
-        for problem in skipped:
-            reasons[problem.message] = reasons.get(problem.message, 0) + 1
-        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
-            lines.append(("note", f"{count} rules skipped: {reason}"))
-    else:
-        for problem in skipped:
-            lines.append(("note", f"rule skipped: {problem}"))
-    for gap in result.coverage:
-        lines.append(("warning", str(gap)))
-    for note in result.notes:
-        lines.append(("note", note))
-
-    styles = {"error": "bold red", "warning": "yellow", "note": "cyan"}
-    for kind, message in lines:
-        text = Text(f"{kind}: ", style=styles[kind])
-        text.append(safe_text(message))
+    report = _report(result) if isinstance(result, HuntReport) else build_report(result, rejects_written)
+    for message in report.messages:
+        text = Text(f"{message.kind}: ", style=_MESSAGE_STYLES[message.kind])
+        text.append(safe_text(message.text))
         console.print(text, soft_wrap=True)
 
 
-def render_verdict(console: Console, result: HuntResult) -> None:
-    """Print one closing line: the number of findings, or why none could be found."""
-    parsed = sum(report.parsed for report in result.files)
-    events = _count(parsed, "event")
-    caveats = []
-    if result.failed_files:
-        caveats.append(f"{_count(len(result.failed_files), 'input')} could not be read")
-    if result.rule_problems:
-        caveats.append(f"{_count(len(result.rule_problems), 'requested rule')} could not run")
-    caveat = f" ({' and '.join(caveats)}; see the errors above)" if caveats else ""
+def render_verdict(console: Console, result: HuntResult | HuntReport) -> None:
+    """Print one closing line: the number of findings that are alerts, or why there are none.
 
-    if result.findings:
-        text = f"{_count(len(result.findings), 'finding')} in {events}{caveat}."
-        console.print(Text(text, style="bold red"))
+    Findings suppressed by filters are counted after the alerts, never in their number.
+    """
+    report = _report(result)
+    hunt_result = report.result
+    events = count_noun(report.events_parsed, "event")
+    if report.lines_prefiltered:
+        # Unparsed lines may hold events or malformed lines; either way no rule could match them.
+        lines = count_noun(report.events_parsed + report.lines_prefiltered, "line")
+        events = f"{lines} ({report.lines_prefiltered} without the rules' literals left unparsed)"
+    caveats = []
+    if hunt_result.failed_files:
+        caveats.append(f"{count_noun(len(hunt_result.failed_files), 'input')} could not be read")
+    if hunt_result.rule_problems:
+        caveats.append(f"{count_noun(len(hunt_result.rule_problems), 'requested rule')} could not run")
+    caveat = f" ({' and '.join(caveats)}; see the errors above)" if caveats else ""
+    suppressed = f"; {len(report.suppressed)} more suppressed by filters" if report.suppressed else ""
+
+    if report.alerts:
+        console.print(Text(f"{count_noun(len(report.alerts), 'finding')} in {events}{caveat}{suppressed}.", style="bold red"))
         return
 
-    if not parsed:
-        reason = "no event could be read" if result.failed_files else "the inputs contain no events"
+    if not report.events_parsed and not report.lines_prefiltered:
+        reason = "no event could be read" if hunt_result.failed_files else "the inputs contain no events"
         console.print(Text(f"No findings: {reason}{caveat}.", style="bold yellow"))
         return
 
-    blind_files = {gap.path for gap in result.coverage if gap.blind}
-    if result.blind:
+    if hunt_result.blind:
         console.print(
             Text(
                 f"No findings, but no file carries the fields the rules need ({events}): "
@@ -388,8 +448,10 @@ def render_verdict(console: Console, result: HuntResult) -> None:
         )
         return
 
-    message = f"No findings in {events}{caveat}."
+    suppressed = f"; {count_noun(len(report.suppressed), 'finding')} suppressed by filters" if report.suppressed else ""
+    message = f"No findings in {events}{caveat}{suppressed}."
+    blind_files = {gap.path for gap in hunt_result.coverage if gap.blind}
     if blind_files:
-        message += f" {_count(len(blind_files), 'file')} could not show some rules' hits; see the warnings above."
+        message += f" {count_noun(len(blind_files), 'file')} could not show some rules' hits; see the warnings above."
     style = "bold yellow" if caveats else "bold green"
     console.print(Text(message, style=style))

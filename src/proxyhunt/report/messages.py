@@ -1,0 +1,69 @@
+"""The warnings and notes of a hunt, one message each, as the terminal and the HTML report list them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxyhunt.hunt import HuntResult
+from proxyhunt.report.text import count_noun
+
+# Above this many skipped rules, warnings count them per reason instead of listing each.
+SKIPPED_RULES_LISTED = 10
+
+
+@dataclass(frozen=True)
+class ReportMessage:
+    """One line of the warnings: ``kind`` is error, warning or note."""
+
+    kind: str
+    text: str
+
+
+def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[ReportMessage]:
+    """Return file errors, rule problems, coverage gaps and visibility notes, one message each."""
+    messages: list[ReportMessage] = []
+    for report in result.files:
+        if report.error:
+            messages.append(ReportMessage("error", f"{report.path}: {report.error}"))
+        if report.rejected:
+            hint = "" if rejects_written else "; write them with --rejects FILE"
+            messages.append(ReportMessage("warning", f"{report.path}: {count_noun(report.rejected, 'line')} rejected{hint}"))
+        for column, count in sorted(report.invalid_values.items()):
+            messages.append(
+                ReportMessage("warning", f"{report.path}: {count_noun(count, f'invalid {column} value')} left empty (NULL)")
+            )
+        if report.ignored_text_lines:
+            messages.append(
+                ReportMessage(
+                    "warning",
+                    f"{report.path}: {count_noun(report.ignored_text_lines, 'line')} with text at the end that "
+                    f"{report.format} does not define; it is kept in RawEvent but matched by no field",
+                )
+            )
+        if report.invalid_utf8_lines:
+            messages.append(
+                ReportMessage(
+                    "warning",
+                    f"{report.path}: {count_noun(report.invalid_utf8_lines, 'line')} not valid UTF-8, decoded with U+FFFD",
+                )
+            )
+
+    for problem in result.rule_problems:
+        messages.append(ReportMessage("error", f"rule {problem}"))
+
+    skipped = result.ruleset.skipped
+    if len(skipped) > SKIPPED_RULES_LISTED:
+        reasons: dict[str, int] = {}
+        for problem in skipped:
+            reasons[problem.message] = reasons.get(problem.message, 0) + 1
+        for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            messages.append(ReportMessage("note", f"{count} rules skipped: {reason}"))
+    else:
+        for problem in skipped:
+            messages.append(ReportMessage("note", f"rule skipped: {problem}"))
+
+    for gap in result.coverage:
+        messages.append(ReportMessage("warning", str(gap)))
+    for note in result.notes:
+        messages.append(ReportMessage("note", note))
+    return messages
