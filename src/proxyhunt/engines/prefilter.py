@@ -1,0 +1,132 @@
+"""Literals that every event a rule set matches must contain, for skipping lines before parsing.
+
+Parsing is the slow part of a hunt, and the rclone rule matches a few lines
+in a million. Like ripgrep, the loader can first look for a literal in the
+raw bytes and parse only the lines that contain one. That is exact only when
+every event the rules can match is guaranteed to contain one of the literals
+in its raw line, so this module derives literals from a rule's condition tree
+and gives up (returns None) whenever it cannot prove that:
+
+- an AND needs the literals of any one of its operands, an OR those of all of
+  them, and a NOT or a non-string test (numbers, regular expressions, cidr,
+  null, exists, field references, placeholders) proves nothing;
+- a literal is the longest run of plain characters in a Sigma string,
+  between wildcards, lowercased; it must be ASCII, because lowercasing raw
+  bytes folds only ASCII, and it must not contain ``i``, ``k`` or ``s``,
+  because non-ASCII letters (U+0130, U+0131, U+212A, U+017F) fold to them;
+- the field must be a column that the format copies from the raw line (its
+  ``prefilter_columns``); ``RawEvent`` always is, for keyword searches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.rule import SigmaRule
+from sigma.types import SigmaString
+
+from proxyhunt.backends.pipeline import column_for_rule_field
+from proxyhunt.schema import KEYWORD_COLUMN
+
+# Shorter literals would keep too many lines to be worth a separate scan.
+MIN_LITERAL_LENGTH = 3
+# Letters that a non-ASCII character also folds to in a case-insensitive match.
+_FOLDED_TARGETS = frozenset("iks")
+
+Literals = frozenset[str]
+
+
+def rule_literals(rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
+    """Return literals of which each event the rule matches contains one, or None when none can be proven.
+
+    ``columns`` are the WebSession columns whose values appear in the raw line.
+    """
+    literals: set[str] = set()
+    for condition in rule.detection.parsed_condition:
+        required = _required(condition.parse(), rule, columns | {KEYWORD_COLUMN})
+        if required is None:
+            return None
+        literals |= required
+    return frozenset(literals) or None
+
+
+def rule_set_literals(rules: Iterable[SigmaRule], columns: frozenset[str]) -> Literals | None:
+    """Return the union of the rules' literals, or None when one rule proves none (or there are no rules)."""
+    literals: set[str] = set()
+    for rule in rules:
+        required = rule_literals(rule, columns)
+        if required is None:
+            return None
+        literals |= required
+    return frozenset(literals) or None
+
+
+def _required(node, rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
+    if isinstance(node, ConditionAND):
+        options = [_required(arg, rule, columns) for arg in node.args]
+        proven = [option for option in options if option is not None]
+        return min(proven, key=_expected_share, default=None)
+
+    if isinstance(node, ConditionOR):
+        literals: set[str] = set()
+        for arg in node.args:
+            required = _required(arg, rule, columns)
+            if required is None:
+                return None
+            literals |= required
+        return frozenset(literals)
+
+    if isinstance(node, ConditionNOT):
+        return None
+
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        column = column_for_rule_field(rule.logsource, node.field)
+        if column not in columns:
+            return None
+        return _string_literal(node.value)
+
+    if isinstance(node, ConditionValueExpression):
+        return _string_literal(node.value)
+    return None
+
+
+def _expected_share(literals: Literals) -> float:
+    """Estimate the share of lines that contain one of ``literals``; a longer literal is rarer.
+
+    The estimate only ranks the operands of an AND: three long URL fragments
+    keep fewer lines than ``get``, which occurs in almost every request.
+    """
+    return sum(0.1 ** len(literal) for literal in literals)
+
+
+def _string_literal(value) -> Literals | None:
+    # Only a plain SigmaString is a substring test; its subclasses and other
+    # value types (numbers, regular expressions, cidr, null) are not.
+    if type(value) is not SigmaString and type(value).__name__ != "SigmaCasedString":
+        return None
+    runs: list[str] = []
+    current = ""
+    for part in value.s:
+        if isinstance(part, str):
+            current += part
+            continue
+        # A wildcard or a placeholder ends the run.
+        runs.append(current)
+        current = ""
+    runs.append(current)
+
+    candidates = [run.lower() for run in runs if _usable(run)]
+    if not candidates:
+        return None
+    return frozenset({max(candidates, key=len)})
+
+
+def _usable(run: str) -> bool:
+    return len(run) >= MIN_LITERAL_LENGTH and run.isascii() and not (_FOLDED_TARGETS & set(run.lower()))
