@@ -1,0 +1,44 @@
+"""Text output of ``proxyhunt convert``: the queries, each under a comment naming its rule."""
+
+from __future__ import annotations
+
+from proxyhunt.export.convert import Conversion
+from proxyhunt.export.targets import TARGETS
+
+
+def comment(target: str, text: str) -> str:
+    """Return ``text`` as a one-line comment in the target's language."""
+    marker = TARGETS[target].comment
+    if marker == "```":
+        # SPL comments are enclosed in triple backquotes.
+        return f"``` {text.replace('```', '')} ```"
+    return f"{marker} {text}"
+
+
+def render_queries(conversions: list[Conversion], target: str) -> str:
+    """Return the converted queries; with several, each follows a comment with its rule's title and id.
+
+    A single query is returned alone, so that it can be pasted as it is.
+    """
+    converted = [conversion for conversion in conversions if conversion.ok]
+    if len(converted) == 1:
+        return converted[0].query + "\n"
+    blocks = []
+    for conversion in converted:
+        heading = conversion.rule_title + (f" ({conversion.rule_id})" if conversion.rule_id else "")
+        lines = [comment(target, heading)]
+        lines.extend(comment(target, f"Excludes Sigma filter: {title}") for title in conversion.filters)
+        lines.append(conversion.query)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def render_problems(conversions: list[Conversion]) -> list[str]:
+    """Return one line per rule that could not be converted, and one per note about blind sources."""
+    lines = []
+    for conversion in conversions:
+        if not conversion.ok:
+            lines.append(f"error: {conversion.rule_path} ({conversion.rule_title}): {conversion.error}")
+        for note in conversion.notes:
+            lines.append(f"note: {conversion.rule_title}: {note}")
+    return lines

@@ -1,0 +1,3 @@
+SELECT *
+FROM websession
+WHERE coalesce(lower(CAST("HttpRequestMethod" AS VARCHAR)) = lower('POST') AND lower(CAST("Url" AS VARCHAR)) LIKE lower('%/mgmt/tm/util/bash%') ESCAPE '\' AND (lower(CAST("RawEvent" AS VARCHAR)) LIKE lower('%2f746d75692f436f6e74726f6c2f666f726d%') ESCAPE '\' AND lower(CAST("RawEvent" AS VARCHAR)) LIKE lower('%666f726d5f706167653d253266746d756925326673797374656d253266757365722532666372656174652e6a7370%') ESCAPE '\' OR lower(CAST("RawEvent" AS VARCHAR)) LIKE lower('%/tmui/Control/form%') ESCAPE '\' AND lower(CAST("RawEvent" AS VARCHAR)) LIKE lower('%form\_page=\%2ftmui\%2fsystem\%2fuser\%2fcreate.jsp%') ESCAPE '\'), false)

@@ -1,0 +1,3 @@
+SELECT *
+FROM websession
+WHERE coalesce(lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('Microsoft BITS/%') ESCAPE '\\' AND (lower(CAST(`DstHostname` AS STRING)) LIKE lower('%1') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%2') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%3') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%4') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%5') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%6') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%7') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%8') ESCAPE '\\' OR lower(CAST(`DstHostname` AS STRING)) LIKE lower('%9') ESCAPE '\\'), false)

@@ -1,0 +1,389 @@
+"""KQL export: exact Sigma semantics, exclusions, ASIM parameters, Sentinel rules, and a real Kusto parser.
+
+Every generated KQL query, the golden files included, is parsed and analyzed
+with Microsoft's Kusto.Language (npm package ``@kusto/language-service-next``,
+see ``tests/package.json``) through node, against a declared ASIM WebSession
+table, so unknown columns and type errors fail the test as syntax errors do. The parser test is skipped only when
+node is not installed; ``.ci/run`` installs the package with ``npm ci``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proxyhunt.export import convert
+from proxyhunt.export.fields import ASIM_FIELDS
+from proxyhunt.export.sentinel import Schedule, analytic_rule, arm_template
+
+TESTS = Path(__file__).parent
+GOLDEN_KQL = TESTS / "golden" / "kql"
+
+
+def write_rule(tmp_path: Path, detection: str, name: str = "rule.yml", extra: str = "") -> Path:
+    path = tmp_path / name
+    path.write_text(
+        "title: Test rule\nid: 0e1b0d7e-47c4-4c4f-9d7a-2d1f3b1e9a01\nname: test_rule\n"
+        "logsource:\n    category: proxy\ndetection:\n" + textwrap.indent(textwrap.dedent(detection), "    ") + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def kql(path: Path, **options) -> str:
+    conversions, ruleset = convert([str(path)], "kql", include_bundled=False, **options)
+    assert not ruleset.problems, ruleset.problems
+    assert len(conversions) == 1
+    assert conversions[0].ok, conversions[0].error
+    return conversions[0].query
+
+
+def where(path: Path, **options) -> str:
+    return kql(path, **options).split("| where ", 1)[1]
+
+
+def test_kql_bundled_rclone_rule() -> None:
+    conversions, _ = convert([], "kql")
+    assert conversions[0].query == 'imWebSession\n| where HttpUserAgent startswith "rclone/v"'
+
+
+def test_kql_cased_startswith(tmp_path: Path) -> None:
+    assert where(write_rule(tmp_path, "sel:\n    c-useragent|cased|startswith: 'Go-'\ncondition: sel\n")) == (
+        'HttpUserAgent startswith_cs "Go-"'
+    )
+    assert where(write_rule(tmp_path, "sel:\n    c-useragent|startswith: 'Go-'\ncondition: sel\n")) == (
+        'HttpUserAgent startswith "Go-"'
+    )
+
+
+def test_kql_escaped_question_mark(tmp_path: Path) -> None:
+    path = write_rule(tmp_path, "sel:\n    c-uri|contains: 'index.php\\?id='\ncondition: sel\n")
+    assert where(path) == 'Url contains "index.php?id="'
+
+
+def test_kql_trailing_backslash(tmp_path: Path) -> None:
+    path = write_rule(tmp_path, "sel:\n    c-uri|contains: 'C:\\Windows\\'\ncondition: sel\n")
+    assert where(path) == 'Url contains "C:\\\\Windows\\\\"'
+
+
+def test_kql_wildcard_inside_value(tmp_path: Path) -> None:
+    path = write_rule(tmp_path, "sel:\n    c-uri: '/a*b?c'\ncondition: sel\n")
+    assert where(path) == 'Url matches regex "(?is)^/a.*b.c$"'
+
+
+def test_kql_not_filter_grouped(tmp_path: Path) -> None:
+    path = write_rule(
+        tmp_path,
+        "sel:\n    cs-method: POST\nfilter:\n    c-useragent|contains: ['curl*x', 'Go-']\n    cs-host|endswith: '.corp'\n"
+        "condition: sel and not filter\n",
+    )
+    assert where(path) == (
+        'HttpRequestMethod =~ "POST" and (not(((HttpUserAgent matches regex "(?is)^.*curl.*x.*$" or '
+        'HttpUserAgent contains "Go-") and DstHostname endswith ".corp")))'
+    )
+
+
+def test_kql_keyword_uses_contains(tmp_path: Path) -> None:
+    query = where(write_rule(tmp_path, "keywords:\n    - 'rclone'\ncondition: keywords\n"))
+    assert query == '* contains "rclone"'
+    assert " has " not in query
+
+
+def test_kql_derived_url_fields(tmp_path: Path) -> None:
+    query = kql(write_rule(tmp_path, "sel:\n    c-uri-extension: 'exe'\n    c-uri-query|contains: 'x='\ncondition: sel\n"))
+    lines = query.splitlines()
+    assert lines[0] == "imWebSession"
+    assert lines[1].startswith("| extend UrlPath = case(Url matches regex")
+    assert lines[2].startswith("| extend UrlQuery = iff(")
+    # UrlExtension reads UrlPath, which an earlier extend must define.
+    assert lines[3].startswith("| extend UrlExtension = extract(")
+    assert lines[4] == '| where UrlExtension =~ "exe" and UrlQuery contains "x="'
+    assert kusto_diagnostics([query]) == [[]]
+
+
+def test_kql_cookie_rejected(tmp_path: Path) -> None:
+    conversions, _ = convert(
+        [str(write_rule(tmp_path, "sel:\n    cs-cookie|endswith: '=='\ncondition: sel\n"))], "kql", include_bundled=False
+    )
+    assert not conversions[0].ok
+    assert "no cookie field" in conversions[0].error
+
+
+def test_kql_sigma_filter_exclusion(tmp_path: Path) -> None:
+    write_rule(tmp_path, "sel:\n    c-useragent|startswith: 'rclone/v'\ncondition: sel\n")
+    (tmp_path / "filter.yml").write_text(
+        textwrap.dedent(
+            """\
+            title: Backup hosts
+            id: 5b0c7f0e-8f0a-4f4f-a7c1-6f1f1d0d2a11
+            logsource:
+                category: proxy
+            filter:
+                rules:
+                    - test_rule
+                backup_host:
+                    cs-host|endswith:
+                        - '.backup.example.net'
+                        - 'backup.example.com'
+                condition: not backup_host
+            """
+        ),
+        encoding="utf-8",
+    )
+    conversions, ruleset = convert([str(tmp_path)], "kql", include_bundled=False)
+    assert not ruleset.problems
+    assert conversions[0].filters == ("Backup hosts",)
+    assert conversions[0].query == (
+        "imWebSession\n"
+        '| where HttpUserAgent startswith "rclone/v"\n'
+        '| where not((DstHostname endswith ".backup.example.net" or DstHostname endswith "backup.example.com"))'
+    )
+
+
+def test_kql_placeholder_modes(tmp_path: Path) -> None:
+    path = write_rule(
+        tmp_path, "sel:\n    c-useragent|startswith: 'rclone/v'\nfilter:\n    cs-host|expand: '%backup_hosts%'\n"
+        "condition: sel and not filter\n",
+    )
+    lists = tmp_path / "lists.yml"
+    lists.write_text("backup_hosts: [backup.example.com, 'vault.example.org']\n", encoding="utf-8")
+
+    expanded = where(path, lists_path=str(lists))
+    assert 'not((DstHostname in~ ("backup.example.com", "vault.example.org")))' in expanded
+
+    let = kql(path, lists_path=str(lists), placeholders="let")
+    assert let.splitlines()[0] == 'let backup_hosts = dynamic(["backup.example.com", "vault.example.org"]);'
+    assert "not(DstHostname in~ (backup_hosts))" in let
+
+    watchlist = kql(path, placeholders="watchlist")
+    assert watchlist.splitlines()[0] == 'let backup_hosts = _GetWatchlist("backup_hosts") | project SearchKey;'
+
+    conversions, _ = convert([str(path)], "kql", include_bundled=False)
+    assert not conversions[0].ok
+    assert "backup_hosts" in conversions[0].error
+
+
+def test_kql_asim_parameters(tmp_path: Path) -> None:
+    conversions, _ = convert([], "kql", asim_parameters=True, query_period="2h")
+    assert conversions[0].query == (
+        '_Im_WebSession(starttime=ago(2h), endtime=now(), httpuseragent_has_any=dynamic(["rclone"]))\n'
+        '| where HttpUserAgent startswith "rclone/v"'
+    )
+    # "abc" in "xabcx/" is not a whole term, so nothing is pushed down.
+    path = write_rule(tmp_path, "sel:\n    c-useragent|contains: 'abc/'\ncondition: sel\n")
+    assert kql(path, asim_parameters=True).splitlines()[0] == "_Im_WebSession(starttime=ago(1h), endtime=now())"
+
+
+def test_kql_blind_source_note() -> None:
+    conversions, _ = convert([], "kql")
+    assert any("ASimWebSessionSquidProxy" in note and "HttpUserAgent" in note for note in conversions[0].notes)
+
+
+def test_sentinel_analytic_rule() -> None:
+    conversions, _ = convert([], "kql")
+    rule = analytic_rule(conversions[0], Schedule("1h", "2h"))
+    for key in ("id", "name", "description", "severity", "requiredDataConnectors", "queryFrequency", "queryPeriod",
+                "triggerOperator", "triggerThreshold", "tactics", "relevantTechniques", "query", "entityMappings"):
+        assert key in rule, key
+    assert rule["id"] == "2c03648b-e081-41a5-b9fb-7d854a915091"
+    assert rule["severity"] == "Medium"
+    assert rule["queryPeriod"] == "2h"
+    assert rule["tactics"] == ["Exfiltration"]
+    assert rule["relevantTechniques"] == ["T1567.002"]
+    assert {mapping["entityType"] for mapping in rule["entityMappings"]} == {"IP", "Account", "URL", "Host"}
+
+
+def test_arm_template() -> None:
+    conversions, _ = convert([], "kql")
+    template = arm_template(conversions, Schedule("15m", "1h"))
+    resource = template["resources"][0]
+    assert resource["type"] == "Microsoft.OperationalInsights/workspaces/providers/alertRules"
+    assert resource["properties"]["queryFrequency"] == "PT15M"
+    assert resource["properties"]["queryPeriod"] == "PT1H"
+    assert resource["properties"]["techniques"] == ["T1567"]
+    assert resource["properties"]["query"].startswith("imWebSession\n")
+
+
+def test_cli_convert_sentinel_analytic(tmp_path: Path) -> None:
+    output = tmp_path / "rule.yaml"
+    completed = run_cli("convert", "--target", "kql", "--sentinel-analytic", "--output", str(output))
+    assert completed.returncode == 0, completed.stderr
+    assert yaml.safe_load(output.read_text(encoding="utf-8"))["name"] == "Rclone Activity via Proxy"
+    assert "ASimWebSessionSquidProxy" in completed.stderr
+
+
+def asim_schema() -> str:
+    """Return the ASIM WebSession fields that proxyhunt maps, as a Kusto table schema."""
+    types = {"TimeGenerated": "datetime", "SrcPortNumber": "int", "DstPortNumber": "int", "SrcBytes": "long", "DstBytes": "long"}
+    names = [field.name for field in ASIM_FIELDS.values() if field.name and not field.derived]
+    return "(" + ", ".join(f"{name}:{types.get(name, 'string')}" for name in names) + ")"
+
+
+# _Im_WebSession and _GetWatchlist as Sentinel declares them, with the parameters proxyhunt uses.
+ASIM_FUNCTIONS = [
+    [
+        "_Im_WebSession",
+        "(starttime:datetime=datetime(null), endtime:datetime=datetime(null), url_has_any:dynamic=dynamic([]), "
+        "httpuseragent_has_any:dynamic=dynamic([]), eventresultdetails_in:dynamic=dynamic([]))",
+        "{ imWebSession }",
+    ],
+    ["_GetWatchlist", "(watchlistAlias:string)", "{ datatable(SearchKey:string)[] }"],
+]
+
+
+def kusto_diagnostics(queries: list[str]) -> list[list[str]]:
+    """Return the Kusto.Language diagnostics of each query, analyzed against the ASIM WebSession table."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed, so Microsoft's Kusto.Language parser cannot run")
+    package = TESTS / "node_modules" / "@kusto" / "language-service-next"
+    assert package.is_dir(), "run `npm ci` in tests/ to install @kusto/language-service-next (see .ci/run)"
+    request = {"table": "imWebSession", "schema": asim_schema(), "functions": ASIM_FUNCTIONS, "queries": queries}
+    completed = subprocess.run(
+        [node, str(TESTS / "kusto_parse.js")], input=json.dumps(request), capture_output=True, text=True, check=True
+    )
+    return json.loads(completed.stdout)
+
+
+def test_kql_parses_with_kusto_language(tmp_path: Path) -> None:
+    queries = {path.name: path.read_text(encoding="utf-8") for path in sorted(GOLDEN_KQL.glob("*.kql"))}
+    queries = {name: text for name, text in queries.items() if not text.startswith("error:")}
+    path = write_rule(
+        tmp_path, "sel:\n    c-useragent|startswith: 'rclone/v'\nfilter:\n    cs-host|expand: '%backup_hosts%'\n"
+        "condition: sel and not filter\n",
+    )
+    lists = tmp_path / "lists.yml"
+    lists.write_text("backup_hosts: [backup.example.com]\n", encoding="utf-8")
+    queries["let"] = kql(path, lists_path=str(lists), placeholders="let")
+    queries["watchlist"] = kql(path, placeholders="watchlist")
+    queries["asim"] = kql(path, lists_path=str(lists), asim_parameters=True)
+    assert len(queries) > 3
+
+    diagnostics = kusto_diagnostics(list(queries.values()))
+    failures = {name: messages for name, messages in zip(queries, diagnostics) if messages}
+    assert not failures
+
+    # The analyzer reports broken KQL, unknown columns and type errors, so the check above can fail.
+    broken = kusto_diagnostics(
+        ["imWebSession | where HttpUserAgent startswith", "imWebSession | where UrlPath == 'x'",
+         "imWebSession | where SrcBytes contains 1"]
+    )
+    assert all(broken), broken
+
+
+CORRELATION = """\
+title: Many rclone requests
+correlation:
+    type: event_count
+    rules:
+        - 2c03648b-e081-41a5-b9fb-7d854a915091
+    group-by:
+        - c-ip
+    timespan: 10m
+    condition:
+        gte: 3
+"""
+
+
+def test_kql_correlation_sliding_window(tmp_path: Path) -> None:
+    path = tmp_path / "correlation.yml"
+    path.write_text(CORRELATION, encoding="utf-8")
+    conversions, _ = convert([str(path)], "kql")
+    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    assert correlation.ok, correlation.error
+    query = correlation.query
+    assert "| extend WindowStart = todatetime(Anchor.t), WindowEnd = todatetime(Anchor.t) + 600s" in query
+    assert "between (WindowStart .. WindowEnd) | summarize Value = count()" in query
+    assert "| where Value >= 3" in query
+    assert kusto_diagnostics([query]) == [[]]
+
+
+def test_esql_correlation_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "correlation.yml"
+    path.write_text(CORRELATION, encoding="utf-8")
+    conversions, _ = convert([str(path)], "esql")
+    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    assert not correlation.ok
+    assert "sliding time windows" in correlation.error
+
+
+def test_spl_correlation_rejects_lt(tmp_path: Path) -> None:
+    path = tmp_path / "correlation.yml"
+    path.write_text(CORRELATION.replace("gte: 3", "lt: 3"), encoding="utf-8")
+    conversions, _ = convert([str(path)], "spl")
+    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    assert not correlation.ok
+    assert "gt and gte" in correlation.error
+
+    path.write_text(CORRELATION, encoding="utf-8")
+    conversions, _ = convert([str(path)], "spl")
+    query = next(conversion for conversion in conversions if conversion.rule_type == "correlation").query
+    assert "| streamstats time_window=600s sum(CorrelatedHits) AS Value BY Web.src" in query
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    executable = Path(sys.executable).parent / "proxyhunt"
+    return subprocess.run([str(executable), *arguments], capture_output=True, text=True, check=False)
+
+
+def test_cli_convert_unconvertible_rule(tmp_path: Path) -> None:
+    cookie = write_rule(tmp_path, "sel:\n    cs-cookie|endswith: '=='\ncondition: sel\n", name="cookie.yml")
+    completed = run_cli("convert", "--target", "kql", "--rules", str(cookie))
+    assert completed.returncode == 2
+    assert "no cookie field" in completed.stderr
+    # The bundled rule is still written.
+    assert completed.stdout == 'imWebSession\n| where HttpUserAgent startswith "rclone/v"\n'
+
+
+def test_cli_convert_broken_rule_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("title: x\ndetection: [unclosed\n", encoding="utf-8")
+    completed = run_cli("convert", "--target", "spl", "--rules", str(broken))
+    assert completed.returncode == 2
+    assert f"error: {broken}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_cli_convert_option_for_other_target() -> None:
+    completed = run_cli("convert", "--target", "spl", "--asim-parameters")
+    assert completed.returncode == 2
+    assert "--asim-parameters is for KQL only" in completed.stderr
+
+
+def test_cli_convert_missing_lists_file(tmp_path: Path) -> None:
+    completed = run_cli("convert", "--target", "kql", "--lists", str(tmp_path / "missing.yml"))
+    assert completed.returncode == 2
+    assert "missing.yml" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_correlation_analytic_rule(tmp_path: Path) -> None:
+    from proxyhunt.export.sentinel import AnalyticRuleError
+
+    path = tmp_path / "correlation.yml"
+    path.write_text(CORRELATION, encoding="utf-8")
+    conversions, _ = convert([str(path)], "kql")
+    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    assert correlation.query.splitlines()[-1] == "| project SrcIpAddr = g0, WindowStart, WindowEnd, Value"
+
+    rule = analytic_rule(correlation, Schedule("10m", "1h"))
+    # Only the IP entity: the correlation's rows carry SrcIpAddr and no other mapped column.
+    assert [mapping["entityType"] for mapping in rule["entityMappings"]] == ["IP"]
+
+    with pytest.raises(AnalyticRuleError, match="more than the query period"):
+        analytic_rule(correlation, Schedule("5m", "5m"))
+
+
+def test_kql_asim_status_code_parameter(tmp_path: Path) -> None:
+    path = write_rule(
+        tmp_path, "sel:\n    sc-status:\n        - 200\n        - 302\n    c-uri|contains: '/api/'\ncondition: sel\n"
+    )
+    call = kql(path, asim_parameters=True).splitlines()[0]
+    assert call == '_Im_WebSession(starttime=ago(1h), endtime=now(), url_has_any=dynamic(["api"]), eventresultdetails_in=dynamic(["200", "302"]))'
