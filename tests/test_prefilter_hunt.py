@@ -142,3 +142,15 @@ def test_prefilter_same_findings_on_corpus(monkeypatch, tmp_path):
     assert len(full.findings) >= 2
     assert {finding["SourceLine"] for finding in full.findings if finding["SourceFile"] == str(changed)} >= {101, 501}
     assert sum(report.prefiltered for report in fast.files) > 1000
+
+
+def test_connect_note_survives_prefilter(tmp_path):
+    # Only tunnels: the first lines, parsed as a sample, still show that TLS was not intercepted.
+    line = "1793757005.000 10 10.0.0.9 TCP_TUNNEL/200 3000 CONNECT drive.example.test:443 - HIER_DIRECT/198.51.100.1 -\n"
+    log = tmp_path / "tunnels.log"
+    log.write_text(line * 5000, encoding="utf-8")
+
+    result = hunt([str(log)], format_name="squid")
+
+    assert result.files[0].prefiltered > 0
+    assert any("1000 of the 1000 parsed requests are CONNECT tunnels" in note for note in result.notes)

@@ -380,14 +380,17 @@ def _visibility_notes(
     are not in DuckDB, as with the Spark engine.
     """
     notes = []
+    # A prefiltered file is judged by the lines that were parsed: its first lines and its candidates.
+    prefiltered = {report.path for report in reports if report.prefiltered}
     rows = counts if counts is not None else connection.execute(
         f"SELECT SourceFile, count(*), count(*) FILTER (WHERE upper(HttpRequestMethod) = 'CONNECT') "
         f"FROM {TABLE} GROUP BY SourceFile ORDER BY SourceFile"
     ).fetchall()
     for path, total, connects in rows:
         if total and connects / total >= CONNECT_SHARE_WARNING:
+            counted = f"{connects} of the {total} parsed requests" if path in prefiltered else f"{connects} of {total} requests"
             notes.append(
-                f"{path}: {connects} of {total} requests are CONNECT tunnels; without TLS interception the proxy "
+                f"{path}: {counted} are CONNECT tunnels; without TLS interception the proxy "
                 "never sees the user agent or URL of HTTPS requests, so rclone's user agent cannot show there"
             )
     return notes
