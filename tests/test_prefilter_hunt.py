@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from sigma.collection import SigmaCollection
 from proxyhunt.engines.prefilter import rule_literals
 from proxyhunt.formats import get_format
 from proxyhunt.formats import loader as loader_module
+from proxyhunt.formats import source as source_module
 from proxyhunt.hunt import hunt
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -154,3 +156,31 @@ def test_connect_note_survives_prefilter(tmp_path):
 
     assert result.files[0].prefiltered > 0
     assert any("1000 of the 1000 parsed requests are CONNECT tunnels" in note for note in result.notes)
+
+
+def test_prefilter_line_numbers_across_batches(tmp_path, monkeypatch):
+    # Small batches: every batch after the first must still number its lines from the file's start.
+    monkeypatch.setattr(source_module, "BATCH_BYTES", 16 * 1024)
+    log = _write(tmp_path / "combined.log", "", COMBINED_FILLER, COMBINED_HIDDEN)
+
+    fast = hunt([str(log)], format_name="combined")
+    full = hunt([str(log)], format_name="combined", prefilter=False)
+
+    assert fast.files[0].prefiltered > 0
+    assert _events(fast) == _events(full)
+    assert [finding["RawEvent"] for finding in fast.findings] == [finding["RawEvent"] for finding in full.findings]
+
+
+def test_prefilter_cut_off_line_number(tmp_path):
+    # A truncated gzip: the incomplete last line is reported with its real number.
+    text = "".join(COMBINED_FILLER.format(n=n) for n in range(3000)).encode()
+    compressed = gzip.compress(text)
+    log = tmp_path / "cut.log.gz"
+    log.write_bytes(compressed[: len(compressed) * 2 // 3])
+
+    fast = hunt([str(log)], format_name="combined")
+    full = hunt([str(log)], format_name="combined", prefilter=False)
+
+    assert fast.files[0].lines_read == full.files[0].lines_read
+    assert fast.files[0].error == full.files[0].error
+    assert "incomplete line" in full.files[0].error

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -49,3 +51,30 @@ def test_write_creates_file_with_umask_mode(tmp_path: Path) -> None:
     assert count == 2
     assert len(target.read_text().splitlines()) == 2
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_follows_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real.jsonl"
+    real.write_text("earlier run\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+
+    write_jsonl([{"SrcIpAddr": "10.0.0.1"}], link)
+
+    assert link.is_symlink()
+    assert json.loads(real.read_text())["SrcIpAddr"] == "10.0.0.1"
+
+
+def test_write_into_fifo_keeps_fifo(tmp_path: Path) -> None:
+    # A rename over a named pipe (or /dev/stdout, /dev/null) would replace the node itself.
+    fifo = tmp_path / "findings.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+
+    write_jsonl([{"SrcIpAddr": "10.0.0.1"}], fifo)
+    reader.join(timeout=30)
+
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert json.loads(received[0])["SrcIpAddr"] == "10.0.0.1"

@@ -412,6 +412,21 @@ def test_duplicate_ids_keep_first(tmp_path):
     assert str(first) in skipped.message
 
 
+def test_duplicate_id_other_detection_is_problem(tmp_path):
+    # A different rule under a used id must not vanish with only a note.
+    rule_id = "4c03648b-e081-41a5-b9fb-7d854a915094"
+    first = write(tmp_path / "a.yml", proxy_rule("First", rule_id))
+    write(tmp_path / "b.yml", proxy_rule("Second", rule_id, user_agent="restic/"))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["First"]
+    assert ruleset.skipped == []
+    [problem] = ruleset.problems
+    assert problem.title == "Second"
+    assert "already used by a different rule" in problem.message
+    assert str(first) in problem.message
+
+
 def test_user_rule_with_bundled_id_is_skipped(tmp_path):
     copy = write(tmp_path / "copy.yml", proxy_rule("Copy of Rclone", BUNDLED_ID))
     ruleset = load_rules([str(copy)])
@@ -474,3 +489,33 @@ def test_rules_check_all_ready_exits_0(tmp_path):
 
     assert result.returncode == 0
     assert "Rclone Activity via Proxy" in result.stdout
+
+
+def test_rules_check_fills_placeholders(tmp_path):
+    rule = write(
+        tmp_path / "expand.yml",
+        "title: Known Agents\nlogsource:\n    category: proxy\ndetection:\n    selection:\n"
+        "        c-useragent|expand: '%agents%'\n    condition: selection\n",
+    )
+    lists = write(tmp_path / "lists.yml", "agents:\n  - 'rclone/v*'\n")
+
+    without = run_rules_check(str(rule), "--no-default-rules")
+    with_lists = run_rules_check(str(rule), "--no-default-rules", "--lists", str(lists))
+
+    assert without.returncode == 1
+    assert "%agents%" in without.stdout
+    assert with_lists.returncode == 0, with_lists.stdout
+    assert with_lists.stdout.startswith("STATUS")
+    assert "\nready\trule" in with_lists.stdout
+
+
+def test_rules_check_escapes_titles(tmp_path):
+    # A title with a tab, a line break and an OSC sequence must not break the columns or reach the terminal.
+    rule = write(tmp_path / "evil.yml", proxy_rule('"A\\tB\\x1b]0;pwned\\x07\\nC"'))
+
+    result = run_rules_check(str(rule), "--no-default-rules")
+
+    [header, row, summary] = result.stdout.splitlines()
+    assert "\x1b" not in result.stdout
+    assert row.count("\t") == header.count("\t")
+    assert "A\\x09B\\x1b]0;pwned\\x07\\x0aC" in row

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from proxyhunt.engines.correlation import compile_correlations
 from proxyhunt.engines.duckdb import FINDING_COLUMNS, compile_rules
+from proxyhunt.report.text import safe_text
 from proxyhunt.rules.loader import RuleProblem, load_rules
+from proxyhunt.rules.placeholders import apply_lists, load_lists
 from proxyhunt.schema import COLUMN_NAMES
 from proxyhunt.tuning.filters import PROCESS_COLUMNS, compile_filters
 
@@ -44,7 +46,7 @@ class RuleCheck:
         return [status for status in self.statuses if status.status in (NOT_RUNNABLE, PARTLY_RUNNABLE)]
 
 
-def check_rules(rule_paths: list[str], include_bundled: bool = True) -> RuleCheck:
+def check_rules(rule_paths: list[str], include_bundled: bool = True, lists_path: str | None = None) -> RuleCheck:
     """Load and compile the rules under ``rule_paths`` (and the bundled ones) as a hunt would, without logs.
 
     Filters are checked against the findings columns including the Process*
@@ -52,6 +54,8 @@ def check_rules(rule_paths: list[str], include_bundled: bool = True) -> RuleChec
     events in the hunt; the reason says so.
     """
     ruleset = load_rules(list(rule_paths), include_bundled=include_bundled)
+    if lists_path is not None:
+        apply_lists(ruleset, load_lists(lists_path))
     check = RuleCheck()
     compiled = compile_rules(ruleset.rules)
     for rule in compiled:
@@ -105,11 +109,10 @@ def format_check(check: RuleCheck) -> list[str]:
     """Return the check as text lines: one per entry, tab-separated, then a count line."""
     lines = ["STATUS\tTYPE\tID\tTITLE\tFILE\tREASON"]
     for status in check.statuses:
-        lines.append(
-            "\t".join(
-                [status.status, status.kind, status.rule_id or "-", status.title or "-", status.path, status.reason or "-"]
-            )
-        )
+        fields = [status.status, status.kind, status.rule_id or "-", status.title or "-", status.path, status.reason or "-"]
+        # Titles, file names and reasons come from rule files: a tab, a line break or a
+        # terminal escape sequence in them is shown escaped, never passed through.
+        lines.append("\t".join(safe_text(field) for field in fields))
     ready = sum(status.status == READY for status in check.statuses)
     skipped = sum(status.status == SKIPPED for status in check.statuses)
     lines.append(f"{len(check.statuses)} checked: {ready} ready, {len(check.failed)} cannot run (fully), {skipped} skipped")

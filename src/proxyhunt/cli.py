@@ -607,6 +607,7 @@ Examples:
   proxyhunt rules check my-rules/
   proxyhunt rules check ./sigma/rules/web/proxy_generic/ mf_backup_hosts.yml
   proxyhunt rules check mr_upload_bursts.yml --no-default-rules
+  proxyhunt rules check my-filters/ --lists examples/lists.yml
 """
 
 
@@ -618,7 +619,14 @@ def rules_group() -> None:
 @rules_group.command("check", epilog=RULES_CHECK_EPILOG)
 @click.argument("rule_paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
-def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool) -> None:
+@click.option(
+    "--lists",
+    "lists_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.yml",
+    help="YAML file that maps each |expand placeholder name to its list of values, as hunt --lists reads it.",
+)
+def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool, lists_path: str | None) -> None:
     """List every rule, filter and correlation rule under PATH with its status and the reason.
 
     The status is "ready", "not runnable", "partly runnable" (a filter that
@@ -627,7 +635,8 @@ def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool) -> 
     """
     from proxyhunt.check import check_rules, format_check
 
-    check = check_rules(list(rule_paths), include_bundled=not no_default_rules)
+    _check_lists(lists_path)
+    check = check_rules(list(rule_paths), include_bundled=not no_default_rules, lists_path=lists_path)
     for line in format_check(check):
         click.echo(line)
     sys.exit(1 if check.failed else 0)

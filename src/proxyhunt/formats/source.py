@@ -144,6 +144,13 @@ class LineBatch:
     first_line: int
     lines: pa.Array
     numbers: pa.Array | None = None
+    # Lines of the file that the batch covers, kept or not; None means len(lines).
+    covered_lines: int | None = None
+
+    @property
+    def line_count(self) -> int:
+        """Return how many lines of the file the batch covers, including lines a prefilter left out."""
+        return len(self.lines) if self.covered_lines is None else self.covered_lines
 
     def table(self) -> pa.Table:
         """Return the batch as an Arrow table with SourceLine and RawEvent columns."""
@@ -151,6 +158,9 @@ class LineBatch:
         if numbers is None:
             numbers = pa.array(range(self.first_line, self.first_line + len(self.lines)), type=pa.int64())
         table = pa.table({"SourceLine": numbers, "RawEvent": self.lines})
+        if table.num_rows == 0:
+            # A prefilter may keep no line of a batch; from_batches needs at least one batch.
+            return table
         # DuckDB scans an Arrow table one record batch per thread, so a batch cut
         # into smaller record batches is parsed on every core.
         return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_CHUNK_ROWS))
@@ -279,7 +289,7 @@ class LineReader:
                     break
                 with memoryview(pending) as view:
                     batch = self._make_batch(view[start : cut + 1], next_line)
-                next_line += len(batch.lines)
+                next_line += batch.line_count
                 start = cut + 1
                 yield batch
             if start:
@@ -317,7 +327,7 @@ class LineReader:
             end = pending.rfind(b"\n")
             if end >= 0:
                 batch = self._make_batch(bytes(pending[: end + 1]), next_line)
-                next_line += len(batch.lines)
+                next_line += batch.line_count
                 yield batch
             text = bytes(pending[end + 1 :]).decode("utf-8", errors="replace").rstrip("\r")
             self.cut_off_line = CutOffLine(next_line, text)
@@ -378,7 +388,7 @@ class LineReader:
         self.lines_read += selection.lines
         self.filtered_lines += selection.lines - len(selection.kept)
         numbers = pa.array([number for number, _, _ in selection.kept], type=pa.int64())
-        return LineBatch(first_line, pa.array(texts, type=pa.string()), numbers)
+        return LineBatch(first_line, pa.array(texts, type=pa.string()), numbers, selection.lines)
 
 
 def split_lines(data: bytes | memoryview) -> tuple[pa.Array, int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from proxyhunt.hunt import HuntResult
-from proxyhunt.report.jsonl import _replace_when_done
+from proxyhunt.report.jsonl import replace_when_done
 from proxyhunt.report.findings import (
     describe_suppressions,
     describe_values,
@@ -155,6 +155,6 @@ def write_csv(result: HuntResult | HuntReport, path: str | Path) -> int:
     ``YYYY-MM-DD HH:MM:SS``, a form both spreadsheets parse as a date.
     """
     findings = result.result.findings if isinstance(result, HuntReport) else result.findings
-    with _replace_when_done(path) as handle:
+    with replace_when_done(path) as handle:
         handle.write("\ufeff")
         return write_csv_rows(findings, handle)

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from proxyhunt import __version__
 from proxyhunt.hunt import HuntResult
 from proxyhunt.report.charts import top_destinations_figure, upload_volume_figure
-from proxyhunt.report.jsonl import _replace_when_done
+from proxyhunt.report.jsonl import replace_when_done
 from proxyhunt.report.findings import is_correlation
 from proxyhunt.report.html_views import correlation_view, finding_view, rule_options, table_rows
 from proxyhunt.report.model import HuntReport, build_report
@@ -154,5 +154,5 @@ def render_html(result: HuntResult | HuntReport) -> str:
 def write_html(result: HuntResult | HuntReport, path: str | Path) -> None:
     """Write the HTML report of a hunt to ``path``, replacing the file only when the whole report is written."""
     document = render_html(result)
-    with _replace_when_done(path) as handle:
+    with replace_when_done(path) as handle:
         handle.write(document)

@@ -17,13 +17,22 @@ from proxyhunt.formats.loader import REJECTS_TABLE
 
 
 @contextmanager
-def _replace_when_done(target: str | Path) -> Iterator[IO[str]]:
-    """Open a temporary file beside ``target`` and rename it to ``target`` only when writing succeeds.
+def replace_when_done(target: str | Path) -> Iterator[IO[str]]:
+    """Open ``target`` for writing text so that a failed write leaves an earlier file unchanged.
 
-    An interrupted or failed write leaves any earlier ``target`` unchanged and
-    no partial file behind.
+    A regular file, or a new path, is written as a temporary file beside it
+    and renamed over it only when writing succeeds, so an interrupted or
+    failed write leaves no partial file behind. A symbolic link is followed:
+    the file it points to is replaced and the link stays. A device, FIFO or
+    socket (``/dev/stdout``, ``/dev/null``, a named pipe) is written to
+    directly, because a rename would replace the device node itself.
     """
-    target = Path(target)
+    target = Path(os.path.realpath(target))
+    if target.exists() and not target.is_file():
+        with open(target, "w", encoding="utf-8", newline="\n") as direct:
+            yield direct
+        return
+
     handle = tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", newline="\n", dir=target.parent, prefix=f".{target.name}.", suffix=".partial", delete=False
     )
@@ -68,7 +77,7 @@ def finding_to_json(finding: dict[str, Any]) -> str:
 def write_jsonl(findings: Iterable[dict[str, Any]], target: str | Path | IO[str]) -> int:
     """Write findings to a path or an open text stream; return how many were written."""
     if isinstance(target, (str, Path)):
-        with _replace_when_done(target) as handle:
+        with replace_when_done(target) as handle:
             return write_jsonl(findings, handle)
     count = 0
     for finding in findings:
@@ -82,7 +91,7 @@ def write_rejects(connection: duckdb.DuckDBPyConnection, target: str | Path) -> 
     rows = connection.execute(
         f"SELECT SourceFile, SourceLine, Reason, RawEvent FROM {REJECTS_TABLE} ORDER BY SourceFile, SourceLine"
     ).fetchall()
-    with _replace_when_done(target) as handle:
+    with replace_when_done(target) as handle:
         for source_file, source_line, reason, raw_event in rows:
             record = {"SourceFile": source_file, "SourceLine": source_line, "Reason": reason, "RawEvent": raw_event}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -255,7 +255,7 @@ def is_proxy_rule(item: SigmaRule | SigmaLogSource) -> bool:
 def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
     """Load the bundled rules (unless ``include_bundled`` is False) and the rules, filters and correlations under ``paths``."""
     ruleset = RuleSet()
-    seen_ids: dict[str, str] = {}
+    seen_ids: dict[str, tuple[str, object]] = {}
 
     sources: list[tuple[Path, bool]] = []
     if include_bundled:
@@ -270,17 +270,21 @@ def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
         for loaded in _load_file(file, bundled, ruleset):
             identifier = loaded.filter_id if isinstance(loaded, LoadedFilter) else loaded.rule_id
             if identifier and identifier in seen_ids:
-                ruleset.skipped.append(
-                    RuleProblem(
-                        str(file),
-                        f"same id as the rule already loaded from {seen_ids[identifier]}",
-                        loaded.title,
-                        _kind_of(loaded),
+                first_path, first_definition = seen_ids[identifier]
+                if _definition(loaded) == first_definition:
+                    # The same rule twice, such as SigmaHQ's copy of a bundled rule: run it once.
+                    message = f"same id and detection as the rule already loaded from {first_path}"
+                    ruleset.skipped.append(RuleProblem(str(file), message, loaded.title, _kind_of(loaded)))
+                else:
+                    # A different rule under a used id would otherwise be dropped without a word.
+                    message = (
+                        f"its id {identifier} is already used by a different rule in {first_path}, so it was not run; "
+                        "give it an id of its own"
                     )
-                )
+                    ruleset.problems.append(RuleProblem(str(file), message, loaded.title, _kind_of(loaded)))
                 continue
             if identifier:
-                seen_ids[identifier] = str(file)
+                seen_ids[identifier] = (str(file), _definition(loaded))
             if isinstance(loaded, LoadedFilter):
                 ruleset.filters.append(loaded)
             elif isinstance(loaded, LoadedCorrelation):
@@ -288,6 +292,16 @@ def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
             else:
                 ruleset.rules.append(loaded)
     return ruleset
+
+
+def _definition(loaded: LoadedRule | LoadedFilter | LoadedCorrelation) -> object:
+    """Return what decides what a rule, filter or correlation matches, leaving out its metadata."""
+    if isinstance(loaded, LoadedFilter):
+        sigma = loaded.filter
+        return (sigma.logsource.to_dict(), sigma.filter.to_dict() if hasattr(sigma.filter, "to_dict") else repr(sigma.filter))
+    if isinstance(loaded, LoadedCorrelation):
+        return loaded.rule.to_dict().get("correlation")
+    return (loaded.rule.logsource.to_dict(), loaded.rule.detection.to_dict())
 
 
 def _kind_of(item: object) -> str:
