@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from proxyhunt.formats.loader import FileReport, Loader, custom_formats
+from proxyhunt.hunt import hunt
 from proxyhunt.formats.squid_logformat import (
     PREDEFINED,
     FormatCode,
@@ -285,3 +286,23 @@ def test_width_padding_removed(load_with):
 
     assert rows[0]["SrcIpAddr"] == "192.0.2.1"
     assert rows[0]["Url"] == "http://a.example/"
+
+
+def test_described_format_wins_when_it_fits(tmp_path):
+    # One line that the logformat cannot read must not hand the file to Squid's native format.
+    logformat = 'logformat ua %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt "%{User-Agent}>h"'
+    lines = [
+        '1700000000.000    150 192.0.2.10 TCP_MISS/200 5120 PUT http://s3.example.test/a - HIER_DIRECT/203.0.113.5 '
+        'text/html "rclone/v1.66.0"',
+        '1700000001.000    150 192.0.2.11 TCP_MISS/200 5120 GET http://www.example.test/ - HIER_DIRECT/203.0.113.5 '
+        'text/html "Mozilla/5.0"',
+        '1700000002.000    150 192.0.2.12 TCP_MISS/200 5120 GET http://www.example.test/ - HIER_DIRECT/203.0.113.5 '
+        'text/html "odd \\"quoted\\" agent"',
+    ]
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = hunt([str(log)], squid_logformat=logformat)
+
+    assert result.files[0].format == "squid-logformat"
+    assert [finding["HttpUserAgent"] for finding in result.findings] == ["rclone/v1.66.0"]

@@ -265,6 +265,11 @@ class Loader:
         scores = score_formats(sample.lines, self._candidates(), path=report.path)
         report.candidates = [(candidate.name, score) for candidate, score in scores]
         fmt, confidence = scores[0]
+        described = [(candidate, score) for candidate, score in scores if candidate in self.extra_formats]
+        if described and described[0][1] >= MIN_CONFIDENCE:
+            # A format the user described (--squid-logformat, --map) is what they mean whenever it fits at
+            # all: a few odd lines must not hand the file to a built-in format that reads fewer columns.
+            fmt, confidence = described[0]
         if confidence < MIN_CONFIDENCE:
             tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in scores)
             sampled = ""
