@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -1274,3 +1275,18 @@ def test_truncated_w3c_archive_names_lines_read(tmp_path, compression):
     assert "line" in report.error
     assert report.parsed > 0
     assert_every_line_counted(report)
+
+
+def test_tar_archive_is_named(tmp_path):
+    # A tar.gz of logs: reading it as one text file would reject or misread its members.
+    member = tmp_path / "access.log"
+    member.write_text(combined_text(20).decode(), encoding="utf-8")
+    archive = tmp_path / "logs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(member, arcname="access.log")
+
+    report = Loader(duckdb.connect()).load(str(archive))
+
+    assert report.parsed == 0
+    assert "tar archive" in report.error
+    assert "tar -xf" in report.error

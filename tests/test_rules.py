@@ -474,13 +474,13 @@ def test_rules_check_lists_reasons(tmp_path):
     result = run_rules_check(str(tmp_path), "--no-default-rules")
 
     assert result.returncode == 1
-    rows = {line.split("\t")[3]: line.split("\t") for line in result.stdout.splitlines()[1:-1]}
+    rows = {line.split("\t")[3]: line.split("\t") for line in result.stdout.splitlines()[1:]}
     assert rows["Good"][0] == "ready"
     assert rows["Orphan"][0] == "not runnable"
     assert rows["Orphan"][1] == "correlation (event_count)"
     assert "missing_rule" in rows["Orphan"][5]
     assert rows["Rclone Execution"][0] == "skipped"
-    assert result.stdout.splitlines()[-1] == "3 checked: 1 ready, 1 cannot run (fully), 1 skipped"
+    assert result.stderr.strip() == "3 checked: 1 ready, 1 cannot run (fully), 1 skipped"
 
 
 def test_rules_check_all_ready_exits_0(tmp_path):
@@ -507,6 +507,7 @@ def test_rules_check_fills_placeholders(tmp_path):
     assert with_lists.returncode == 0, with_lists.stdout
     assert with_lists.stdout.startswith("STATUS")
     assert "\nready\trule" in with_lists.stdout
+    assert "1 ready" in with_lists.stderr
 
 
 def test_rules_check_escapes_titles(tmp_path):
@@ -515,7 +516,7 @@ def test_rules_check_escapes_titles(tmp_path):
 
     result = run_rules_check(str(rule), "--no-default-rules")
 
-    [header, row, summary] = result.stdout.splitlines()
+    [header, row] = result.stdout.splitlines()
     assert "\x1b" not in result.stdout
     assert row.count("\t") == header.count("\t")
     assert "A\\x09B\\x1b]0;pwned\\x07\\x0aC" in row

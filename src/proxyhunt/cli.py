@@ -637,8 +637,11 @@ def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool, lis
 
     _check_lists(lists_path)
     check = check_rules(list(rule_paths), include_bundled=not no_default_rules, lists_path=lists_path)
-    for line in format_check(check):
+    *table, summary = format_check(check)
+    for line in table:
         click.echo(line)
+    # The count goes to stderr, so that stdout stays one tab-separated table for cut or a spreadsheet.
+    click.echo(summary, err=True)
     sys.exit(1 if check.failed else 0)
 
 

@@ -50,6 +50,8 @@ REJECT_TEXT_LIMIT = 4096
 # A prefiltered file still parses this many lines from its start, so that the
 # columns it fills and its share of CONNECT tunnels are known from a sample.
 PREFILTER_SAMPLE_LINES = 1000
+# POSIX tar headers carry "ustar" at this byte offset of each 512-byte header block.
+TAR_MAGIC_OFFSET = 257
 
 
 @dataclass
@@ -247,6 +249,11 @@ class Loader:
 
         sample = read_sample(path)
         report.compression = sample.reader.compression
+        if sample.lines and sample.lines[0][TAR_MAGIC_OFFSET:].startswith("ustar"):
+            # Read as text, the members of a tar archive would be rejected line by line, or one
+            # member's format would be forced on the others.
+            report.error = "is a tar archive; extract it (tar -xf) and pass the extracted log files or their directory"
+            return None
         if not sample.lines and sample.complete:
             # The file has no line or only blank lines, so there is nothing to
             # detect and every line is skipped.
