@@ -1290,3 +1290,24 @@ def test_tar_archive_is_named(tmp_path):
     assert report.parsed == 0
     assert "tar archive" in report.error
     assert "tar -xf" in report.error
+
+
+def test_corrupt_gzip_detected_from_first_lines(tmp_path):
+    # One flipped byte early in a gzip member garbles most of the sample; the lines decoded
+    # before the damage still show the format, and those lines are kept.
+    text = "".join(
+        f'10.9.9.{n % 250} - u{n} [03/Nov/2026:01:00:13 +0100] "PUT http://up.example.test/f{n} HTTP/1.1" '
+        f'200 {n} "-" "Mozilla/5.0"\n'
+        for n in range(2000)
+    ).encode()
+    damaged = bytearray(gzip.compress(text, mtime=0))
+    damaged[1500] ^= 0x55
+    path = tmp_path / "corrupt.log.gz"
+    path.write_bytes(bytes(damaged))
+
+    report = Loader(duckdb.connect()).load(str(path))
+
+    assert report.format == "combined"
+    assert report.parsed >= 100
+    assert "corrupt" in report.error
+    assert report.parsed + report.rejected + report.skipped == report.lines_read

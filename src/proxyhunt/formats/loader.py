@@ -50,6 +50,8 @@ REJECT_TEXT_LIMIT = 4096
 # A prefiltered file still parses this many lines from its start, so that the
 # columns it fills and its share of CONNECT tunnels are known from a sample.
 PREFILTER_SAMPLE_LINES = 1000
+# Lines at the start of a damaged file's sample that detection falls back on.
+DAMAGED_SAMPLE_LINES = 20
 # POSIX tar headers carry "ustar" at this byte offset of each 512-byte header block.
 TAR_MAGIC_OFFSET = 257
 
@@ -277,6 +279,17 @@ class Loader:
             # A format the user described (--squid-logformat, --map) is what they mean whenever it fits at
             # all: a few odd lines must not hand the file to a built-in format that reads fewer columns.
             fmt, confidence = described[0]
+        if confidence < MIN_CONFIDENCE and sample.reader.error:
+            # A corrupt archive member decodes to garbled text up to the point where the
+            # decompressor notices, so the sample mixes good and garbled lines; its first
+            # lines, decoded before the damage, still tell the format.
+            head = score_formats(sample.lines[:DAMAGED_SAMPLE_LINES], self._candidates(), path=report.path)
+            if head[0][1] >= MIN_CONFIDENCE:
+                fmt, confidence = head[0]
+                log.warning(
+                    "%s: detected as %s from its first %d lines, because the data is damaged (%s)",
+                    report.path, fmt.name, min(len(sample.lines), DAMAGED_SAMPLE_LINES), sample.reader.error,
+                )
         if confidence < MIN_CONFIDENCE:
             tried = ", ".join(f"{candidate.name} ({score:.0%})" for candidate, score in scores)
             sampled = ""
