@@ -68,7 +68,8 @@ def main(argv: list[str]) -> int:
         print(render_table([result for result in results if result.fmt == fmt]))
 
     if args.write:
-        args.write.write_text(render_markdown(results, args.size), encoding="utf-8")
+        command = "python -m bench " + " ".join(argv)
+        args.write.write_text(render_markdown(results, command), encoding="utf-8")
         print(f"wrote {args.write}", file=sys.stderr)
     if args.check:
         return _check_agreement(results)
@@ -76,12 +77,24 @@ def main(argv: list[str]) -> int:
 
 
 def _check_agreement(results: list[Result]) -> int:
-    """Return 0 when every rclone-rule step of a format counted the same events, else print why and return 1."""
+    """Return 0 when the rclone-rule steps of each format found the same events, else print why and return 1.
+
+    Every step must count the same events, and grep and proxyhunt, which
+    report line numbers, must name the same lines.
+    """
     status = 0
     for fmt in sorted({result.fmt for result in results}):
-        counts = {result.step: result.matches for result in results if result.fmt == fmt and result.rclone_rule}
+        steps = [result for result in results if result.fmt == fmt and result.rclone_rule]
+        counts = {result.step: result.matches for result in steps}
         if len(set(counts.values())) > 1:
             print(f"{fmt}: the steps disagree on rclone events: {counts}", file=sys.stderr)
+            status = 1
+        lines = {result.step: result.matched_lines for result in steps if result.matched_lines is not None}
+        if len(set(lines.values())) > 1:
+            first, *others = lines.items()
+            for step, found in others:
+                differ = sorted(found ^ first[1])[:10]
+                print(f"{fmt}: {step} and {first[0]} found different lines, for example {differ}", file=sys.stderr)
             status = 1
     return status
 

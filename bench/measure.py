@@ -18,8 +18,8 @@ class Measurement:
     stdout: str
 
 
-def run(command: list[str], env: dict[str, str] | None = None) -> Measurement:
-    """Run ``command`` and wait for it; raise RuntimeError with its stderr when it fails.
+def run(command: list[str], env: dict[str, str] | None = None, ok_statuses: tuple[int, ...] = (0,)) -> Measurement:
+    """Run ``command`` and wait for it; raise RuntimeError with its stderr when its exit status is not in ``ok_statuses``.
 
     ``os.wait4`` returns the rusage of that one child, so the peak RSS is the
     child's own and not the maximum over every child this process started.
@@ -38,8 +38,7 @@ def run(command: list[str], env: dict[str, str] | None = None) -> Measurement:
         output = stdout.read().decode("utf-8", "replace")
         message = stderr.read().decode("utf-8", "replace").strip()
 
-    # proxyhunt exits with 1 when it has findings, and grep -c with 1 when it counts none.
-    if process.returncode not in (0, 1):
+    if process.returncode not in ok_statuses:
         raise RuntimeError(f"{' '.join(command)} failed with exit status {process.returncode}: {message}")
     # Linux reports ru_maxrss in KiB.
     return Measurement(seconds, usage.ru_maxrss * 1024, output)

@@ -11,6 +11,8 @@ from pathlib import Path
 from bench.measure import Measurement, run
 
 PROXYHUNT = [sys.executable, "-m", "proxyhunt"]
+# proxyhunt exits with 1 when it has findings, and grep -c with 1 when it counts none.
+FOUND_OR_NOT = (0, 1)
 PROXYHUNT_FORMATS = {"squid": "squid", "combined": "combined", "zeek": "zeek-tsv"}
 
 # The label of each step in the tables, in the order the steps run.
@@ -38,6 +40,8 @@ class Result:
     seconds: float | None = None
     peak_rss_bytes: int | None = None
     matches: int | None = None
+    # Line numbers of the matched events, where the step reports them.
+    matched_lines: frozenset[int] | None = None
     rules: int | None = None
     baseline_seconds: float | None = None
     note: str = ""
@@ -74,7 +78,7 @@ def _jsonl_rows(path: Path) -> list[dict]:
 
 def _available(command: str) -> bool:
     try:
-        run([*PROXYHUNT, command, "--help"])
+        run([*PROXYHUNT, command, "--help"], ok_statuses=FOUND_OR_NOT)
     except RuntimeError:
         return False
     return True
@@ -88,17 +92,21 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
 
     # The first grep only settles the page cache and the binary; the second is measured.
     grep = ["grep", "-ci", "rclone/v", str(log)]
-    run(grep, env={"LC_ALL": "C"})
-    grep_run = run(grep, env={"LC_ALL": "C"})
+    run(grep, env={"LC_ALL": "C"}, ok_statuses=FOUND_OR_NOT)
+    grep_run = run(grep, env={"LC_ALL": "C"}, ok_statuses=FOUND_OR_NOT)
     baseline = grep_run.seconds
     results = []
     if "grep" in steps:
+        # Not timed: the numbers of the lines grep finds, to check which events proxyhunt finds.
+        numbered = run(["grep", "-ni", "rclone/v", str(log)], env={"LC_ALL": "C"}, ok_statuses=FOUND_OR_NOT)
+        lines = frozenset(int(line.split(":", 1)[0]) for line in numbered.stdout.splitlines())
         results.append(
             Result(
                 step="grep",
                 seconds=baseline,
                 peak_rss_bytes=grep_run.peak_rss_bytes,
                 matches=int(grep_run.stdout),
+                matched_lines=lines,
                 baseline_seconds=baseline,
                 **base,
             )
@@ -111,8 +119,11 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
 
     if "hunt" in steps:
         findings = workdir / f"{fmt}-findings.jsonl"
-        measured = run([*PROXYHUNT, "hunt", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--quiet", "--output", str(findings)])
-        results.append(_result("hunt", measured, len(_jsonl_rows(findings)), baseline, base))
+        command = [*PROXYHUNT, "hunt", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--quiet", "--output", str(findings)]
+        measured = run(command, ok_statuses=FOUND_OR_NOT)
+        rows = _jsonl_rows(findings)
+        result = _result("hunt", measured, len(rows), baseline, base)
+        results.append(Result(**{**result.__dict__, "matched_lines": frozenset(row["SourceLine"] for row in rows)}))
 
     dataset = workdir / f"{fmt}-parquet"
     if "normalize" in steps or "sigmahq" in steps:
@@ -121,6 +132,8 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
             return results
         shutil.rmtree(dataset, ignore_errors=True)
         measured = run([*PROXYHUNT, "normalize", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--to", str(dataset)])
+        if not any(dataset.glob("EventDate=*/*.parquet")):
+            raise RuntimeError(f"proxyhunt normalize wrote no Parquet file to {dataset}")
         if "normalize" in steps:
             results.append(_result("normalize", measured, None, baseline, base))
 
@@ -133,8 +146,10 @@ def _run_sigmahq(dataset: Path, workdir: Path, rules: Path | None, baseline: flo
     if rules is None or not rules.is_dir():
         return Result(step="sigmahq", note="no --rules directory of SigmaHQ proxy rules given", **base)
     findings = workdir / f"{base['fmt']}-sigmahq.jsonl"
-    rule_files = [path for path in rules.rglob("*.yml") if "deprecated" not in path.parts]
-    measured = run([*PROXYHUNT, "hunt", str(dataset), "--rules", str(rules), "--no-default-rules", "--quiet", "--output", str(findings)])
+    rule_files = sorted(path for path in rules.rglob("*.yml") if "deprecated" not in path.parts)
+    rule_options = [option for path in rule_files for option in ("--rules", str(path))]
+    command = [*PROXYHUNT, "hunt", str(dataset), *rule_options, "--no-default-rules", "--quiet", "--output", str(findings)]
+    measured = run(command, ok_statuses=FOUND_OR_NOT)
     result = _result("sigmahq", measured, len(_jsonl_rows(findings)), baseline, base)
     return Result(**{**result.__dict__, "rules": len(rule_files)})
 

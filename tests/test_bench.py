@@ -43,7 +43,7 @@ def test_bench_smoke_run_agrees(tmp_path):
     output = tmp_path / "BENCHMARKS.md"
     completed = subprocess.run(
         [
-            sys.executable, "-m", "bench", "--size", "10M", "--formats", "combined,zeek",
+            sys.executable, "-m", "bench", "--size", "10M", "--formats", "combined,zeek,squid",
             "--steps", "grep,python-re,zircolite,hunt", "--check", "--workdir", str(tmp_path), "--write", str(output),
         ],
         cwd=REPO,

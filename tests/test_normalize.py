@@ -254,3 +254,24 @@ def test_cli_normalize_errors(tmp_path: Path) -> None:
     missing = run_cli("normalize", str(tmp_path / "missing.log"), "--to", str(tmp_path / "lake"))
     assert missing.returncode == 2
     assert "missing.log" in missing.stderr
+
+
+@pytest.mark.parametrize("limit", ["1KB", "10MB"])
+def test_memory_limit_below_batch_size(tmp_path: Path, limit: str) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(combined_line(1, 1, "curl/8.5.0"), encoding="utf-8")
+
+    with pytest.raises(NormalizeError, match="below 32MB"):
+        normalize([str(log)], tmp_path / "lake", memory_limit=limit)
+
+
+def test_since_after_until_is_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "hunt", str(SAMPLES), "--since", "2026-11-05", "--until", "2026-11-01"],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 2
+    assert "is not before --until" in result.stderr
+    assert "unexpectedly" not in result.stderr

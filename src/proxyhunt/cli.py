@@ -292,6 +292,16 @@ def _engine_options(command):
     return command
 
 
+def _check_time_range(since: str | None, until: str | None) -> None:
+    """Raise a usage error when --since and --until are each valid but name an empty range."""
+    from proxyhunt.formats.parquet import TimeRange
+
+    try:
+        TimeRange.parse(since, until)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
 def _check_engine(engine: str, master: str | None) -> None:
     """Raise an error with the install command when --engine spark cannot start; reject --master without it."""
     if engine != "spark":
@@ -403,6 +413,7 @@ def hunt(
     its content. The bundled rule "Rclone Activity via Proxy" runs unless
     --no-default-rules is given.
     """
+    from proxyhunt.engines.spark import SparkEngineError
     from proxyhunt.hunt import hunt as run_hunt
     from proxyhunt.report import terminal
 
@@ -422,6 +433,7 @@ def hunt(
                 "convert the logs with proxyhunt normalize (which takes these options) and hunt the dataset"
             )
     _check_engine(engine, master)
+    _check_time_range(since, until)
 
     files, _ = expand_paths(paths)
     _check_output_paths(
@@ -436,27 +448,31 @@ def hunt(
     total = sum(os.path.getsize(path) for path in files if path != "-" and os.path.isfile(path))
     connection = duckdb.connect()
     with _ProgressBar(total, enabled=sys.stderr.isatty() and not quiet) as bar:
-        result = run_hunt(
-            list(paths),
-            rule_paths=list(rule_paths),
-            include_bundled=not no_default_rules,
-            lists_path=lists_path,
-            format_name=format_name,
-            squid_logformat=squid_logformat,
-            map_path=map_path,
-            progress=bar.advance,
-            connection=connection,
-            process_logs=list(process_logs),
-            assets_path=assets_path,
-            process_window=process_window,
-            clock_skew=clock_skew,
-            exclusions=list(exclusions),
-            engine=engine,
-            master=master,
-            since=since,
-            until=until,
-            prefilter=not (no_prefilter or rejects_path),
-        )
+        try:
+            result = run_hunt(
+                list(paths),
+                rule_paths=list(rule_paths),
+                include_bundled=not no_default_rules,
+                lists_path=lists_path,
+                format_name=format_name,
+                squid_logformat=squid_logformat,
+                map_path=map_path,
+                progress=bar.advance,
+                connection=connection,
+                process_logs=list(process_logs),
+                assets_path=assets_path,
+                process_window=process_window,
+                clock_skew=clock_skew,
+                exclusions=list(exclusions),
+                engine=engine,
+                master=master,
+                since=since,
+                until=until,
+                prefilter=not (no_prefilter or rejects_path),
+            )
+        except SparkEngineError as error:
+            # Spark could not start or read the dataset: a problem with the setup, not a defect.
+            raise click.ClickException(str(error)) from None
 
     _write_outputs(result, connection, output, rejects_path)
     _write_reports(result, html_path, csv_path)
@@ -683,9 +699,10 @@ Examples:
 @click.option("--asim-parameters", is_flag=True,
               help="KQL only: call _Im_WebSession with a time range and the filters that the rule implies.")
 @click.option("--query-period", default="1h", show_default=True, metavar="SPAN",
-              help="How far back each run looks (m, h or d), for --asim-parameters, --sentinel-analytic and --arm.")
+              help="How far back each run looks (m, h or d), for --asim-parameters, --sentinel-analytic and --arm; "
+              "Sentinel rules take 5m to 14d, at least --query-frequency.")
 @click.option("--query-frequency", default="1h", show_default=True, metavar="SPAN",
-              help="How often the analytic rule runs (m, h or d), for --sentinel-analytic and --arm.")
+              help="How often the analytic rule runs (m, h or d, from 5m to 14d), for --sentinel-analytic and --arm.")
 @click.option("--sentinel-analytic", is_flag=True, help="KQL only: write Sentinel scheduled analytic rules as YAML.")
 @click.option("--arm", is_flag=True, help="KQL only: write an ARM template that deploys the analytic rules.")
 @click.option("--index", metavar="PATTERN", help="ES|QL only: the index pattern to query (default logs-*).")
@@ -703,11 +720,12 @@ def convert_command(target: str, rule_paths: tuple[str, ...], no_default_rules: 
     exclusions and placeholder lists. A rule that the target cannot express
     is reported on stderr, never converted to a weaker query.
     """
-    from proxyhunt.export.command import run_convert
+    from proxyhunt.export.command import check_output_path, run_convert, write_output
 
     _configure_logging(verbose, quiet=False)
     if no_default_rules and not rule_paths:
         raise click.UsageError("--no-default-rules leaves no rules to convert; add rules with --rules PATH")
+    check_output_path(output, list(rule_paths), lists_path)
     text, problems, failed = run_convert(
         target=target, rule_paths=list(rule_paths), include_bundled=not no_default_rules, lists_path=lists_path,
         placeholders=placeholders, asim_parameters=asim_parameters, query_period=query_period,
@@ -717,11 +735,7 @@ def convert_command(target: str, rule_paths: tuple[str, ...], no_default_rules: 
     for line in problems:
         click.echo(line, err=True)
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as stream:
-                stream.write(text)
-        except OSError as error:
-            raise click.ClickException(f"cannot write {output}: {error.strerror}; choose a writable path for --output") from None
+        write_output(text, output)
     else:
         click.echo(text, nl=False)
     sys.exit(EXIT_ERROR if failed else 0)

@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 # Per-input manifests live here, under the dataset; readers skip names that start with "_".
 MANIFEST_DIRECTORY = "_inputs"
 DEFAULT_MEMORY_LIMIT = "1GB"
+# The loader reads text in batches of this size, so DuckDB needs at least this much.
+MIN_MEMORY_LIMIT_BYTES = 32 * 1000 * 1000
 # Row groups of at most this many rows keep each Parquet file's min/max
 # statistics on TimeGenerated narrow enough for engines to skip row groups.
 ROW_GROUP_SIZE = 122_880
@@ -162,13 +164,8 @@ def _work_database(target: Path, memory_limit: str) -> Iterator[duckdb.DuckDBPyC
         connection = duckdb.connect(str(work / "normalize.duckdb"))
         try:
             connection.execute(f"SET temp_directory = '{_sql_text(str(work / 'spill'))}'")
-            try:
-                connection.execute(f"SET memory_limit = '{_sql_text(memory_limit)}'")
-            except duckdb.Error as error:
-                raise NormalizeError(
-                    f"invalid --memory-limit {memory_limit} ({str(error).splitlines()[0]}); "
-                    "write a size as DuckDB reads it, such as 512MB or 2GB"
-                ) from None
+            _check_memory_limit(memory_limit)
+            connection.execute(f"SET memory_limit = '{_sql_text(memory_limit)}'")
             # Keeping insertion order would make COPY buffer whole partitions,
             # and ROW_GROUP_SIZE_BYTES needs it off.
             connection.execute("SET preserve_insertion_order = false")
@@ -219,6 +216,32 @@ def _copy_partitions(connection: duckdb.DuckDBPyConnection, staging: Path, ident
             f"COPY (SELECT * FROM {TABLE} WHERE {condition}) TO '{_sql_text(str(file))}' "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE}, ROW_GROUP_SIZE_BYTES {row_group_bytes})"
         )
+
+
+def _check_memory_limit(memory_limit: str) -> None:
+    """Raise NormalizeError unless DuckDB reads ``memory_limit`` as a size of at least 32MB.
+
+    The size is tried on a separate connection, because a tiny limit would
+    leave the work database unable to run even the query that reads it back.
+    """
+    with duckdb.connect() as probe:
+        try:
+            probe.execute(f"SET memory_limit = '{_sql_text(memory_limit)}'")
+        except duckdb.Error as error:
+            raise NormalizeError(
+                f"invalid --memory-limit {memory_limit} ({str(error).splitlines()[0]}); "
+                "write a size as DuckDB reads it, such as 512MB or 2GB"
+            ) from None
+        try:
+            too_small = _memory_limit_bytes(probe) < MIN_MEMORY_LIMIT_BYTES
+        except duckdb.OutOfMemoryException:
+            # Below a few kilobytes even reading the setting back runs out of memory.
+            too_small = True
+        if too_small:
+            raise NormalizeError(
+                f"--memory-limit {memory_limit} is below 32MB, the size of one batch of lines that the reader "
+                "holds; give at least 32MB"
+            )
 
 
 def _memory_limit_bytes(connection: duckdb.DuckDBPyConnection) -> int:

@@ -97,6 +97,13 @@ def start_session(master: str | None = None) -> tuple[SparkSession, bool]:
             builder = builder.master(master)
         elif not _master_configured():
             builder = builder.master("local[*]")
+        if (master or "local").startswith("local"):
+            # A local session serves nobody else: keep the driver on loopback and start no web UI.
+            builder = (
+                builder.config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.ui.enabled", "false")
+            )
         session = builder.getOrCreate()
     except Exception as error:  # noqa: BLE001 - py4j and Java report start-up failures as many types
         raise SparkEngineError(
