@@ -18,7 +18,8 @@ from proxyhunt.formats.sql import create_macros, quote_identifier
 from proxyhunt.rules.loader import LoadedRule, load_rules
 from proxyhunt.schema import create_table_sql
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 SIGMAHQ_PROXY_RULES = CORPUS / "sigma-rules" / "proxy"
 
 RCLONE_USER_AGENTS = ["RClone/V1.66.0", "rclone/v1.68.2", "xrclone/v1.0", "Mozilla/5.0 rclone/v1.66", None]

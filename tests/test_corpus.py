@@ -24,7 +24,8 @@ from proxyhunt.formats.loader import FileReport, Loader
 from proxyhunt.formats.source import read_sample
 from proxyhunt.hunt import HuntResult, hunt
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared log corpus is not present at {CORPUS}")
 

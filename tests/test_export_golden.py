@@ -10,7 +10,8 @@ converters, regenerate the files and review the diff::
 Reviewed by hand against the rule YAML, for KQL, SPL and ES|QL:
 proxy_ua_rclone (bundled); proxy_ua_susp (a ``not filter`` over several
 wildcard values, grouped in every target); proxy_webdav_external_execution
-(a CIDR exclusion as address prefixes, IPv6 included);
+(a CIDR exclusion as ``ipv4_is_in_range``/``ipv6_is_in_range`` in KQL,
+``cidrmatch`` in SPL and ``CIDR_MATCH`` in ES|QL, IPv6 included);
 proxy_hktl_cobalt_strike_malleable_c2_requests (``cs-cookie``: rejected for
 KQL and ES|QL, whose schemas have no cookie field, and ``Web.cookie`` in
 SPL); proxy_download_susp_dyndns (``c-uri-extension`` through the derived
@@ -31,9 +32,11 @@ from pathlib import Path
 import pytest
 
 from proxyhunt.export import convert
+from proxyhunt.export.output import statement
 from proxyhunt.rules.loader import bundled_rule_files
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 SIGMA_PROXY = CORPUS / "sigma-rules" / "proxy"
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("PROXYHUNT_REGENERATE_GOLDEN") == "1"
@@ -53,7 +56,8 @@ def expected_text(target: str, path: Path) -> tuple[Path, str]:
     assert not ruleset.problems, ruleset.problems
     blocks = []
     for conversion in conversions:
-        blocks.append(conversion.query if conversion.ok else f"error: {conversion.error}")
+        # SQL statements end with ';' as convert writes them, so that a golden file runs as a DuckDB script.
+        blocks.append(statement(target, conversion.query) if conversion.ok else f"error: {conversion.error}")
     return GOLDEN / target / f"{path.stem}.{EXTENSIONS[target]}", "\n\n".join(blocks) + "\n"
 
 

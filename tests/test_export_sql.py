@@ -18,7 +18,8 @@ from proxyhunt.export import convert
 from proxyhunt.formats.loader import TABLE
 from proxyhunt.hunt import hunt
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 SIGMA_PROXY = CORPUS / "sigma-rules" / "proxy"
 LOG_FOLDERS = ("squid-native", "apache-combined", "zeek-http-tsv", "zeek-http-json")
 

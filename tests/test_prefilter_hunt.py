@@ -14,7 +14,8 @@ from proxyhunt.formats import loader as loader_module
 from proxyhunt.formats import source as source_module
 from proxyhunt.hunt import hunt
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 # Enough ordinary lines that the hidden ones lie past the sample that is always parsed.
 FILLER_LINES = 1500
 

@@ -11,7 +11,9 @@ import pytest
 
 from proxyhunt.process.reader import read_process_logs
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus" / "process-creation"
+from corpus import CORPUS as SHARED_CORPUS
+
+CORPUS = SHARED_CORPUS / "process-creation"
 SAMPLES = Path(__file__).parents[1] / "examples" / "process" / "endpoint"
 
 SYSMON_EVENT = """<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System>

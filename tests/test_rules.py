@@ -13,8 +13,9 @@ from proxyhunt.engines.duckdb import compile_rules
 from proxyhunt.hunt import hunt
 from proxyhunt.rules.loader import load_rules
 
+from corpus import CORPUS
+
 BUNDLED_ID = "2c03648b-e081-41a5-b9fb-7d854a915091"
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
 
 
 def proxy_rule(title: str, rule_id: str | None = None, user_agent: str = "rclone/v") -> str:

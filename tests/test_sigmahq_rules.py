@@ -15,7 +15,8 @@ import pytest
 from proxyhunt.check import READY, SKIPPED, check_rules
 from proxyhunt.hunt import HuntResult, hunt
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 PROXY_RULES = CORPUS / "sigma-rules" / "proxy"
 RCLONE_RULES = CORPUS / "sigma-rules" / "rclone-related"
 

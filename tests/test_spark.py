@@ -22,7 +22,8 @@ from proxyhunt.engines.spark import INSTALL_HINT
 from proxyhunt.hunt import hunt
 from proxyhunt.normalize import normalize
 
-CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+from corpus import CORPUS
+
 CORPUS_FOLDERS = ("apache-combined", "zeek-http-tsv", "zeek-http-json", "squid-native")
 
 RULES = {
