@@ -198,6 +198,49 @@ def test_sentinel_analytic_rule() -> None:
     assert rule["tactics"] == ["Exfiltration"]
     assert rule["relevantTechniques"] == ["T1567.002"]
     assert {mapping["entityType"] for mapping in rule["entityMappings"]} == {"IP", "Account", "URL", "Host"}
+    columns = {mapping["entityType"]: mapping["fieldMappings"][0]["columnName"] for mapping in rule["entityMappings"]}
+    # Host is the client machine; the destination is the URL entity.
+    assert columns["Host"] == "SrcHostname"
+    assert columns["URL"] == "Url"
+
+
+def test_sentinel_tactics_deduplicated(tmp_path: Path) -> None:
+    tags = (
+        "tags:\n    - attack.command-and-control\n    - attack.command_and_control\n    - attack.t1071.001\n"
+        "    - attack.T1071.001\n    - attack.exfiltration\n"
+    )
+    path = write_rule(tmp_path, "sel:\n    c-useragent: 'x'\ncondition: sel\n", extra=tags)
+    conversions, _ = convert([str(path)], "kql", include_bundled=False)
+    rule = analytic_rule(conversions[0], Schedule("1h", "1h"))
+    assert rule["tactics"] == ["CommandAndControl", "Exfiltration"]
+    assert rule["relevantTechniques"] == ["T1071.001"]
+    resource = arm_template(conversions, Schedule("1h", "1h"))["resources"][0]
+    assert resource["properties"]["tactics"] == ["CommandAndControl", "Exfiltration"]
+
+
+@pytest.mark.parametrize(
+    ("frequency", "period", "message"),
+    [
+        ("2h", "1h", "--query-period 1h is shorter than --query-frequency 2h"),
+        ("1h", "0m", "--query-period 0m is outside Sentinel's limits"),
+        ("1h", "99999d", "--query-period 99999d is outside Sentinel's limits"),
+        ("4m", "1h", "--query-frequency 4m is outside Sentinel's limits"),
+        ("15d", "15d", "--query-frequency 15d is outside Sentinel's limits"),
+        ("15m", "2d", "at least 1h when the query period is 2d or more"),
+        ("1x", "1h", "invalid --query-frequency '1x'"),
+    ],
+)
+def test_sentinel_schedule_limits(frequency: str, period: str, message: str) -> None:
+    from proxyhunt.export.sentinel import AnalyticRuleError
+
+    with pytest.raises(AnalyticRuleError, match=message):
+        Schedule(frequency, period)
+
+
+def test_sentinel_schedule_bounds_accepted() -> None:
+    assert Schedule("5m", "5m").query_period == "5m"
+    assert Schedule("14d", "14d").query_frequency == "14d"
+    assert Schedule("1h", "14d").query_period == "14d"
 
 
 def test_arm_template() -> None:
@@ -377,8 +420,26 @@ def test_correlation_analytic_rule(tmp_path: Path) -> None:
     # Only the IP entity: the correlation's rows carry SrcIpAddr and no other mapped column.
     assert [mapping["entityType"] for mapping in rule["entityMappings"]] == ["IP"]
 
-    with pytest.raises(AnalyticRuleError, match="more than the query period"):
+    with pytest.raises(AnalyticRuleError, match="more than --query-period 5m"):
         analytic_rule(correlation, Schedule("5m", "5m"))
+    # The 10-minute window plus one 1h run interval does not fit in 1h, but fits in 1h10m.
+    with pytest.raises(AnalyticRuleError, match="--query-frequency 1h plus that timespan"):
+        analytic_rule(correlation, Schedule("1h", "1h"))
+    assert analytic_rule(correlation, Schedule("1h", "70m"))["queryPeriod"] == "70m"
+
+
+def test_kql_cidr_exact_for_ipv4_and_ipv6(tmp_path: Path) -> None:
+    path = write_rule(
+        tmp_path, "sel:\n    dst_ip|cidr:\n        - '2001:db8::/48'\n        - '2001:db8::/33'\n"
+        "        - '10.0.0.0/8'\ncondition: not sel\n",
+    )
+    condition = where(path)
+    # The prefix 2001:db8: would match the whole /32, and /33 would give the same prefix.
+    assert "startswith" not in condition
+    assert 'coalesce(ipv6_is_in_range(DstIpAddr, "2001:db8::/48"), false)' in condition
+    assert 'coalesce(ipv6_is_in_range(DstIpAddr, "2001:db8::/33"), false)' in condition
+    assert 'coalesce(ipv4_is_in_range(DstIpAddr, "10.0.0.0/8"), false)' in condition
+    assert not kusto_diagnostics([kql(path)])[0]
 
 
 def test_kql_asim_status_code_parameter(tmp_path: Path) -> None:
@@ -387,3 +448,17 @@ def test_kql_asim_status_code_parameter(tmp_path: Path) -> None:
     )
     call = kql(path, asim_parameters=True).splitlines()[0]
     assert call == '_Im_WebSession(starttime=ago(1h), endtime=now(), url_has_any=dynamic(["api"]), eventresultdetails_in=dynamic(["200", "302"]))'
+
+
+def test_arm_rule_text_not_expression(tmp_path: Path) -> None:
+    path = tmp_path / "rule.yml"
+    path.write_text(
+        "title: \"[parameters('workspace')]\"\ndescription: \"[concat('a', 'b')]\"\nlogsource:\n    category: proxy\n"
+        "detection:\n    sel:\n        c-useragent: 'x'\n    condition: sel\n",
+        encoding="utf-8",
+    )
+    conversions, _ = convert([str(path)], "kql", include_bundled=False)
+    properties = arm_template(conversions, Schedule("1h", "1h"))["resources"][0]["properties"]
+    # A leading '[[' is ARM's escape for a literal '[', so the title is not evaluated as an expression.
+    assert properties["displayName"] == "[[parameters('workspace')]"
+    assert properties["description"] == "[[concat('a', 'b')]"

@@ -140,3 +140,19 @@ def test_lone_wildcard_tests_presence(tmp_path: Path) -> None:
     assert query(path, "spl").endswith("| where isnotnull('Web.http_user_agent')")
     assert query(path, "esql").endswith("| WHERE user_agent.original IS NOT NULL")
     assert query(path, "kql").endswith("| where isnotempty(HttpUserAgent)")
+
+
+def test_cidr_exact_for_ipv4_and_ipv6(tmp_path: Path) -> None:
+    path = write_rule(
+        tmp_path, "sel:\n    dst_ip|cidr:\n        - '2001:db8::/48'\n        - '2001:db8::/33'\n        - '10.0.0.0/8'\n"
+        "condition: not sel\n",
+    )
+    spl = query(path, "spl")
+    # A prefix match on the text (2001:db8:) would match the whole /32.
+    assert "match('Web.dest'" not in spl
+    assert "(isnotnull('Web.dest') AND cidrmatch(\"2001:db8::/48\", 'Web.dest'))" in spl
+    assert "(isnotnull('Web.dest') AND cidrmatch(\"2001:db8::/33\", 'Web.dest'))" in spl
+    assert "(isnotnull('Web.dest') AND cidrmatch(\"10.0.0.0/8\", 'Web.dest'))" in spl
+    esql = query(path, "esql")
+    assert 'CIDR_MATCH(destination.ip, "2001:db8::/48")' in esql
+    assert 'CIDR_MATCH(destination.ip, "2001:db8::/33")' in esql

@@ -42,8 +42,9 @@ log = logging.getLogger(__name__)
 # Per-input manifests live here, under the dataset; readers skip names that start with "_".
 MANIFEST_DIRECTORY = "_inputs"
 DEFAULT_MEMORY_LIMIT = "1GB"
-# The loader reads text in batches of this size, so DuckDB needs at least this much.
-MIN_MEMORY_LIMIT_BYTES = 32 * 1000 * 1000
+# The loader reads text in batches of about 32MB, so DuckDB needs at least that much.
+# DuckDB shows a limit in MiB with one decimal, so "32MB" reads back as 30.5 MiB.
+MIN_MEMORY_LIMIT_BYTES = 30 * 1024 * 1024
 # Row groups of at most this many rows keep each Parquet file's min/max
 # statistics on TimeGenerated narrow enough for engines to skip row groups.
 ROW_GROUP_SIZE = 122_880

@@ -9,6 +9,7 @@ converted to a weaker query than the one the local engine runs.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +31,7 @@ from proxyhunt.export.correlation import (
     sql_dialect,
 )
 from proxyhunt.export.kql import kql_string
+from proxyhunt.export.sentinel import AnalyticRuleError, period_seconds
 from proxyhunt.export.targets import TARGETS, KQLTarget, QueryParts, Target
 from proxyhunt.export.values import MatchKind, classify
 from proxyhunt.rules.loader import LoadedCorrelation, LoadedFilter, LoadedRule, RuleSet, load_rules
@@ -38,6 +40,16 @@ from proxyhunt.tuning.exclusions import UnknownExclusionError, resolve_exclusion
 
 PlaceholderMode = Literal["expand", "let", "watchlist"]
 DEFAULT_QUERY_PERIOD = "1h"
+
+# A table name, optionally qualified by a schema and a catalog (lake.websession),
+# of unquoted identifiers, which DuckDB and Spark SQL read alike.
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+# One Elasticsearch index pattern: an optional remote cluster, then lower-case
+# letters, digits, '.', '_', '-', '+' and '*', not starting with '-', '_' or '+'.
+# A comma separates several patterns.
+_INDEX_PATTERN = re.compile(r"^([a-z0-9_*-]+:)?[a-z0-9.*][a-z0-9._*+-]*$")
+# A KQL identifier for the let list or watchlist variable of a %placeholder%.
+_KQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -98,6 +110,13 @@ def convert(
         raise ConvertError(f"--placeholders {placeholders} is for KQL only; use --placeholders expand for {target}")
     if asim_parameters and target != "kql":
         raise ConvertError("--asim-parameters is for KQL only")
+    check_index(index)
+    check_table(table)
+    if asim_parameters:
+        try:
+            period_seconds(query_period, "--query-period")
+        except AnalyticRuleError as error:
+            raise ConvertError(str(error)) from None
 
     lists = _load_lists(lists_path)
     try:
@@ -110,6 +129,28 @@ def convert(
     conversions = [converter.convert_rule(loaded) for loaded in ruleset.rules]
     conversions += converter.convert_correlations(conversions)
     return conversions, ruleset
+
+
+def check_index(index: str | None) -> None:
+    """Raise ConvertError unless ``index`` is None or comma-separated Elasticsearch index patterns."""
+    if index is None:
+        return
+    if not all(_INDEX_PATTERN.fullmatch(pattern) for pattern in index.split(",")):
+        raise ConvertError(
+            f"invalid --index {index!r}; give Elasticsearch index patterns of lower-case letters, digits "
+            "and . _ - + *, separated by commas, such as logs-squid-*"
+        )
+
+
+def check_table(table: str | None) -> None:
+    """Raise ConvertError unless ``table`` is None or a table name, optionally qualified (``lake.websession``)."""
+    if table is None:
+        return
+    if not _TABLE_NAME.fullmatch(table):
+        raise ConvertError(
+            f"invalid --table {table!r}; give a table name of letters, digits and _, "
+            "optionally qualified by a schema and catalog, such as lake.websession"
+        )
 
 
 def _make_target(name: str, index: str | None, table: str | None) -> Target:
@@ -275,6 +316,11 @@ class _Converter:
 
         names = _placeholder_names(rule)
         for name in names:
+            if not _KQL_IDENTIFIER.fullmatch(name):
+                raise ValueError(
+                    f"placeholder %{name}% is not a KQL identifier, so it cannot name a let list or watchlist; "
+                    "use --placeholders expand"
+                )
             if self.placeholders == "watchlist":
                 preamble.append(f"let {name} = _GetWatchlist({kql_string(name)}) | project SearchKey;")
             else:

@@ -13,6 +13,8 @@ Sigma semantics in KQL:
   value too;
 - numbers are null when a field is missing, and ``not`` over null is not
   true, so each number comparison is guarded by ``isnotnull()``;
+- ``|cidr`` uses ``ipv4_is_in_range()`` or ``ipv6_is_in_range()``, which
+  compare addresses as numbers, so every spelling of an IPv6 address matches;
 - UrlPath, UrlQuery and UrlExtension are not ASIM fields, so the query derives
   them from Url with ``extend``, as the local loader derives its columns.
 """
@@ -99,10 +101,6 @@ class KQLBackend(ExactMatchMixin, KustoBackend):
     target_fields = ASIM_FIELDS
     backend_processing_pipeline = websession_pipeline()
 
-    # CIDR values become prefix matches on the address text, as pySigma expands them.
-    # NOTE: exact for IPv4 and canonical IPv6 text, but the local engine also matches
-    # other spellings of an IPv6 address (0:0::1 for ::1), which this does not.
-    cidr_expression: ClassVar[str | None] = None
     convert_and_as_in: ClassVar[bool] = False
     in_expressions_allow_wildcards: ClassVar[bool] = False
     field_null_expression: ClassVar[str] = "isempty({field})"
@@ -167,6 +165,18 @@ class KQLBackend(ExactMatchMixin, KustoBackend):
         left = self.escape_and_quote_field(cond.field)
         right = self.escape_and_quote_field(cond.value.field)
         return f"tostring({left}) =~ tostring({right})"
+
+    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+        """Compare the address with the network exactly, for any spelling of an IPv6 address.
+
+        ipv4_is_in_range() and ipv6_is_in_range() return null for text that is
+        not an address of their family, so coalesce() makes the comparison false
+        there, and ``not`` over it true.
+        """
+        network = cond.value.network
+        function = "ipv4_is_in_range" if network.version == 4 else "ipv6_is_in_range"
+        field = self.escape_and_quote_field(cond.field)
+        return f"coalesce({function}({field}, {kql_string(str(network))}), false)"
 
     def convert_value_str(self, s: SigmaString, state: ConversionState) -> str:
         return kql_string(classify(s).text)

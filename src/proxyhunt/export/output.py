@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from proxyhunt.export.convert import Conversion
 from proxyhunt.export.targets import TARGETS
+from proxyhunt.report.text import safe_text
 
 
 def comment(target: str, text: str) -> str:
-    """Return ``text`` as a one-line comment in the target's language."""
+    """Return rule text as a one-line comment in the target's language.
+
+    Line breaks and other control characters are written as ``\\xHH`` escapes,
+    because a line break would end a ``//``, ``--`` or ``#`` comment and let
+    the rest of the text run as query text.
+    """
     marker = TARGETS[target].comment
+    text = safe_text(text)
     if marker == "```":
-        # SPL comments are enclosed in triple backquotes.
-        return f"``` {text.replace('```', '')} ```"
+        # SPL comments are enclosed in triple backquotes, so the text must not close one.
+        return f"``` {text.replace('`', '')} ```"
     return f"{marker} {text}"
+
+
+def statement(target: str, query: str) -> str:
+    """Return a query as a whole statement, ended with ``;`` for the SQL targets, so that a file of them runs as a script."""
+    return query + TARGETS[target].statement_end
 
 
 def render_queries(conversions: list[Conversion], target: str) -> str:
@@ -22,13 +34,13 @@ def render_queries(conversions: list[Conversion], target: str) -> str:
     """
     converted = [conversion for conversion in conversions if conversion.ok]
     if len(converted) == 1:
-        return converted[0].query + "\n"
+        return statement(target, converted[0].query) + "\n"
     blocks = []
     for conversion in converted:
         heading = conversion.rule_title + (f" ({conversion.rule_id})" if conversion.rule_id else "")
         lines = [comment(target, heading)]
         lines.extend(comment(target, f"Excludes Sigma filter: {title}") for title in conversion.filters)
-        lines.append(conversion.query)
+        lines.append(statement(target, conversion.query))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 

@@ -3,7 +3,8 @@
 Both carry the converted KQL with the Sigma rule's metadata: id, title,
 description, level as severity, and ATT&CK tags as tactics and techniques.
 Entities map to ASIM WebSession columns: IP to SrcIpAddr, Account to
-SrcUsername, URL to Url and Host to DstHostname.
+SrcUsername and Host to SrcHostname, which all name the client, and URL to
+Url, which names the destination.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import yaml
 
-from proxyhunt.export.convert import Conversion
+if TYPE_CHECKING:
+    # convert.py reads the query period through this module, so the import is for annotations only.
+    from proxyhunt.export.convert import Conversion
 
 _SEVERITIES = {"informational": "Informational", "low": "Low", "medium": "Medium", "high": "High", "critical": "High"}
 # MITRE ATT&CK tactic tags of Sigma (attack.<tactic>) -> Sentinel tactic names.
@@ -36,13 +40,14 @@ _TACTICS = {
     "impact": "Impact",
 }
 _TECHNIQUE = re.compile(r"^t\d{4}(\.\d{3})?$")
-_PERIOD = re.compile(r"^(\d+)([mhd])$")
+_PERIOD = re.compile(r"(\d+)([mhd])", re.ASCII)
 
 ENTITY_MAPPINGS = [
     {"entityType": "IP", "fieldMappings": [{"identifier": "Address", "columnName": "SrcIpAddr"}]},
     {"entityType": "Account", "fieldMappings": [{"identifier": "Name", "columnName": "SrcUsername"}]},
     {"entityType": "URL", "fieldMappings": [{"identifier": "Url", "columnName": "Url"}]},
-    {"entityType": "Host", "fieldMappings": [{"identifier": "HostName", "columnName": "DstHostname"}]},
+    # The Host entity is the client machine, so an incident links to the device to investigate.
+    {"entityType": "Host", "fieldMappings": [{"identifier": "HostName", "columnName": "SrcHostname"}]},
 ]
 
 
@@ -65,33 +70,65 @@ class AnalyticRuleError(ValueError):
     """An analytic rule that cannot be written, such as one with an invalid query period."""
 
 
+# Sentinel's limits for scheduled analytic rules: the query frequency and the
+# query period are each between 5 minutes and 14 days, and the period is at
+# least the frequency, so that no event falls between two runs.
+MIN_SCHEDULE_SECONDS = 5 * 60
+MAX_SCHEDULE_SECONDS = 14 * 86400
+# NOTE: taken from the Azure-Sentinel analytic rule validation notes, not from a
+# Microsoft reference page: a query period of 2 days or more needs a frequency of at least 1 hour.
+LONG_PERIOD_SECONDS = 2 * 86400
+LONG_PERIOD_MIN_FREQUENCY_SECONDS = 3600
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """How often the analytic rule runs and how far back each run looks, as KQL timespans (``1h``, ``30m``, ``1d``)."""
+    """How often the analytic rule runs and how far back each run looks, as KQL timespans (``1h``, ``30m``, ``1d``).
+
+    Raises AnalyticRuleError for a timespan that is invalid or outside Sentinel's
+    limits of 5 minutes to 14 days, for a query period shorter than the query
+    frequency, and for a frequency under 1 hour with a period of 2 days or more.
+    """
 
     query_frequency: str = "1h"
     query_period: str = "1h"
 
     def __post_init__(self) -> None:
-        for name, value in (("query frequency", self.query_frequency), ("query period", self.query_period)):
-            if not _PERIOD.match(value):
-                raise AnalyticRuleError(f"invalid {name} '{value}'; give a number and m, h or d, such as 1h")
+        for option, value in (("--query-frequency", self.query_frequency), ("--query-period", self.query_period)):
+            seconds = period_seconds(value, option)
+            if not MIN_SCHEDULE_SECONDS <= seconds <= MAX_SCHEDULE_SECONDS:
+                raise AnalyticRuleError(
+                    f"{option} {value} is outside Sentinel's limits for scheduled rules; give a value from 5m to 14d"
+                )
+
+        frequency = period_seconds(self.query_frequency)
+        period = period_seconds(self.query_period)
+        if period < frequency:
+            raise AnalyticRuleError(
+                f"--query-period {self.query_period} is shorter than --query-frequency {self.query_frequency}, "
+                "so events between two runs would never be read; give a query period of at least the frequency"
+            )
+        if period >= LONG_PERIOD_SECONDS and frequency < LONG_PERIOD_MIN_FREQUENCY_SECONDS:
+            raise AnalyticRuleError(
+                f"Sentinel requires a query frequency of at least 1h when the query period is 2d or more; "
+                f"raise --query-frequency {self.query_frequency} or lower --query-period {self.query_period}"
+            )
 
 
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
-def period_seconds(period: str) -> int:
-    """Return a KQL timespan such as ``1h`` in seconds."""
-    match = _PERIOD.match(period)
+def period_seconds(period: str, option: str = "--query-period") -> int:
+    """Return a KQL timespan such as ``1h`` in seconds; raise AnalyticRuleError naming ``option`` for invalid text."""
+    match = _PERIOD.fullmatch(period)
     if not match:
-        raise AnalyticRuleError(f"invalid period '{period}'; give a number and m, h or d, such as 1h")
+        raise AnalyticRuleError(f"invalid {option} '{period}'; give a number and m, h or d, such as 1h")
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def iso_duration(period: str) -> str:
     """Return a KQL timespan such as ``1h`` as an ISO 8601 duration such as ``PT1H``."""
-    match = _PERIOD.match(period)
+    match = _PERIOD.fullmatch(period)
     if not match:
         raise AnalyticRuleError(f"invalid period '{period}'; give a number and m, h or d, such as 1h")
     number, unit = match.groups()
@@ -100,16 +137,20 @@ def iso_duration(period: str) -> str:
 
 def _attack(conversion: Conversion) -> tuple[list[str], list[str]]:
     tags = conversion.loaded.tags if conversion.loaded else []
-    tactics, techniques = [], []
+    # Dictionaries keep the first spelling's order and drop repeats, such as
+    # attack.command-and-control next to attack.command_and_control.
+    tactics: dict[str, None] = {}
+    techniques: dict[str, None] = {}
     for tag in tags:
-        namespace, _, name = tag.partition(".")
+        namespace, _, name = str(tag).lower().partition(".")
         if namespace != "attack":
             continue
-        if name.replace("-", "_") in _TACTICS:
-            tactics.append(_TACTICS[name.replace("-", "_")])
+        tactic = name.replace("-", "_")
+        if tactic in _TACTICS:
+            tactics[_TACTICS[tactic]] = None
         elif _TECHNIQUE.match(name):
-            techniques.append(name.upper())
-    return tactics, techniques
+            techniques[name.upper()] = None
+    return list(tactics), list(techniques)
 
 
 def _rule_id(conversion: Conversion) -> str:
@@ -123,10 +164,13 @@ def analytic_rule(conversion: Conversion, schedule: Schedule) -> dict:
         raise AnalyticRuleError(f"rule '{conversion.rule_title}' has no query: {conversion.error}")
     rule = conversion.loaded.rule if conversion.loaded else None
     timespan = getattr(getattr(rule, "timespan", None), "seconds", None)
-    if timespan is not None and timespan > period_seconds(schedule.query_period):
+    # A window that starts just before the previous run's period must still be
+    # read whole, so the period covers one run interval plus the correlation's timespan.
+    if timespan is not None and timespan + period_seconds(schedule.query_frequency) > period_seconds(schedule.query_period):
         raise AnalyticRuleError(
-            f"correlation '{conversion.rule_title}' spans {timespan} seconds, more than the query period "
-            f"{schedule.query_period} that each run reads; raise --query-period"
+            f"correlation spans {timespan} seconds, so each run must read --query-frequency "
+            f"{schedule.query_frequency} plus that timespan, more than --query-period {schedule.query_period}; "
+            "raise --query-period"
         )
     tactics, techniques = _attack(conversion)
     return {
@@ -183,8 +227,9 @@ def arm_template(conversions: list[Conversion], schedule: Schedule) -> dict:
                 "kind": "Scheduled",
                 "apiVersion": "2023-12-01-preview",
                 "properties": {
-                    "displayName": analytic["name"],
-                    "description": analytic["description"],
+                    # ARM reads a string that starts with '[' as an expression, so rule text is escaped like the query.
+                    "displayName": _arm_text(analytic["name"]),
+                    "description": _arm_text(analytic["description"]),
                     "severity": analytic["severity"],
                     "enabled": True,
                     # ARM reads a string that starts with '[' as an expression; '[[' escapes it.
@@ -216,4 +261,5 @@ def arm_template_json(conversions: list[Conversion], schedule: Schedule) -> str:
 
 
 def _arm_text(text: str) -> str:
+    """Return text as an ARM template string literal: a leading '[' is doubled, which ARM reads as a literal '['."""
     return "[" + text if text.startswith("[") else text

@@ -82,7 +82,6 @@ class SPLBackend(ExactMatchMixin, SplunkBackend):
     and_token: ClassVar[str] = "AND"
     or_token: ClassVar[str] = "OR"
     not_token: ClassVar[str] = "NOT"
-    cidr_expression: ClassVar[str | None] = None
     convert_or_as_in: ClassVar[bool] = False
     convert_and_as_in: ClassVar[bool] = False
     field_null_expression: ClassVar[str] = "isnull({field})"
@@ -103,6 +102,11 @@ class SPLBackend(ExactMatchMixin, SplunkBackend):
 
     def match_keyword(self, match: StringMatch, cased: bool) -> str:
         return f"match(_raw, {spl_string(regex_for(match, cased))})"
+
+    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+        """Compare the address with the network exactly with ``cidrmatch()``, which reads IPv4 and IPv6."""
+        field = self.escape_and_quote_field(cond.field)
+        return f"(isnotnull({field}) AND cidrmatch({spl_string(str(cond.value.network))}, {field}))"
 
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> str:
         return f"NOT ({self.convert_condition(cond.args[0], state)})"

@@ -47,6 +47,9 @@ class Target:
     name: ClassVar[str]
     title: ClassVar[str]
     comment: ClassVar[str]
+    # What ends a statement in a file of several; the query itself carries no
+    # terminator, so that it can be embedded as a subquery.
+    statement_end: ClassVar[str] = ""
 
     def backend(self) -> TextQueryBackend:
         raise NotImplementedError
@@ -112,6 +115,7 @@ class SQLTarget(Target):
     """A SELECT over the WebSession table; the backend's conditions are already two-valued."""
 
     comment = "--"
+    statement_end = ";"
     backend_class: ClassVar[type[DuckDBBackend]]
 
     def __init__(self, table: str = "websession") -> None:

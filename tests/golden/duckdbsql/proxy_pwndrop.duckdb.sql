@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST("Url" AS VARCHAR)) LIKE lower('%/pwndrop/%') ESCAPE '\', false)
+WHERE coalesce(lower(CAST("Url" AS VARCHAR)) LIKE lower('%/pwndrop/%') ESCAPE '\', false);

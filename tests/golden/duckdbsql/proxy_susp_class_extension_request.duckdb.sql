@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST("Url" AS VARCHAR)) LIKE lower('%.class') ESCAPE '\', false)
+WHERE coalesce(lower(CAST("Url" AS VARCHAR)) LIKE lower('%.class') ESCAPE '\', false);

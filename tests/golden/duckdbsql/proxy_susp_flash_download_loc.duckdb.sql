@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce((lower(CAST("Url" AS VARCHAR)) LIKE lower('%/flash\_install.php%') ESCAPE '\' OR lower(CAST("Url" AS VARCHAR)) LIKE lower('%/install\_flash\_player.exe') ESCAPE '\') AND NOT coalesce(lower(CAST("DstHostname" AS VARCHAR)) LIKE lower('%.adobe.com') ESCAPE '\', false), false)
+WHERE coalesce((lower(CAST("Url" AS VARCHAR)) LIKE lower('%/flash\_install.php%') ESCAPE '\' OR lower(CAST("Url" AS VARCHAR)) LIKE lower('%/install\_flash\_player.exe') ESCAPE '\') AND NOT coalesce(lower(CAST("DstHostname" AS VARCHAR)) LIKE lower('%.adobe.com') ESCAPE '\', false), false);

@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(regexp_matches(CAST("Url" AS VARCHAR), '(?i)(ipfs\.io/|ipfs\.io\s).+\..+@.+\.[a-z]+'), false)
+WHERE coalesce(regexp_matches(CAST("Url" AS VARCHAR), '(?i)(ipfs\.io/|ipfs\.io\s).+\..+@.+\.[a-z]+'), false);

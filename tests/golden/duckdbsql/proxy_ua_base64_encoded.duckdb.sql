@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('Q2hyb21l%') ESCAPE '\' OR lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('QXBwbGVXZWJLaX%') ESCAPE '\' OR lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('RGFsdmlr%') ESCAPE '\' OR lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('TW96aWxsY%') ESCAPE '\', false)
+WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('Q2hyb21l%') ESCAPE '\' OR lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('QXBwbGVXZWJLaX%') ESCAPE '\' OR lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('RGFsdmlr%') ESCAPE '\' OR lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('TW96aWxsY%') ESCAPE '\', false);

@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) = lower(''), false)
+WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) = lower(''), false);

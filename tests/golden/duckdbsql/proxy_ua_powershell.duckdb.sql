@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('% WindowsPowerShell/%') ESCAPE '\', false)
+WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('% WindowsPowerShell/%') ESCAPE '\', false);

@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('rclone/v%') ESCAPE '\', false)
+WHERE coalesce(lower(CAST("HttpUserAgent" AS VARCHAR)) LIKE lower('rclone/v%') ESCAPE '\', false);

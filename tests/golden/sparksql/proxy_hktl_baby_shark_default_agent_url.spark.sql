@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST(`Url` AS STRING)) LIKE lower('%momyshark?key=%') ESCAPE '\\', false)
+WHERE coalesce(lower(CAST(`Url` AS STRING)) LIKE lower('%momyshark?key=%') ESCAPE '\\', false);

@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST(`HttpUserAgent` AS STRING)) = lower(''), false)
+WHERE coalesce(lower(CAST(`HttpUserAgent` AS STRING)) = lower(''), false);

@@ -1,3 +1,3 @@
 SELECT *
 FROM websession
-WHERE coalesce(lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('rclone/v%') ESCAPE '\\', false)
+WHERE coalesce(lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('rclone/v%') ESCAPE '\\', false);
