@@ -188,6 +188,20 @@ def test_hunt_dataset_matches_raw_logs(tmp_path: Path) -> None:
     assert from_dataset.files[0].parsed == normalized.rows
 
 
+def test_hunt_dataset_reads_files_in_place(tmp_path: Path) -> None:
+    # Copying a dataset into memory would cost RSS in proportion to it; a view streams each rule's scan.
+    lake = tmp_path / "lake"
+    normalize([str(path) for path in PROXY_SAMPLES], str(lake))
+    connection = duckdb.connect()
+
+    result = hunt([str(lake)], connection=connection)
+
+    kinds = connection.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'websession'").fetchall()
+    assert kinds == [("VIEW",)]
+    assert result.findings
+    assert result.files[0].parsed == connection.execute("SELECT count(*) FROM websession").fetchall()[0][0]
+
+
 def test_hunt_since_until_prunes_partitions(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text("".join(combined_line(day, 12, "rclone/v1.66.0", day) for day in (1, 2, 3, 4)))

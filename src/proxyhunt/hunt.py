@@ -34,7 +34,13 @@ from proxyhunt.engines.duckdb import (
 from proxyhunt.engines.spark import SparkEngine, start_spark_engine
 from proxyhunt.formats.base import LineFormat
 from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
-from proxyhunt.formats.parquet import TimeRange, load_parquet_dataset, restrict_to_range, split_datasets
+from proxyhunt.formats.parquet import (
+    TimeRange,
+    attach_parquet_datasets,
+    load_parquet_dataset,
+    restrict_to_range,
+    split_datasets,
+)
 from proxyhunt.rules.loader import KIND_CORRELATION, KIND_FILTER, RuleProblem, RuleSet, load_rules
 from proxyhunt.rules.placeholders import apply_lists, load_lists
 from proxyhunt.tuning.exclusions import resolve_exclusions
@@ -242,6 +248,10 @@ def _load_logs(
 ) -> list[FileReport]:
     loader = Loader(connection, extra_formats, prefilter_literals)
     datasets, paths = split_datasets(paths)
+    if datasets and not paths:
+        # Only datasets: the rules read the Parquet files in place, with their time range applied.
+        loader.close()
+        return attach_parquet_datasets(connection, datasets, time_range)
     reports = [load_parquet_dataset(connection, path, time_range) for path in datasets]
     files, missing = expand_paths(paths) if paths else ([], [])
     reports += missing

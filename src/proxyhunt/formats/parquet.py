@@ -221,6 +221,45 @@ def load_parquet_dataset(connection: duckdb.DuckDBPyConnection, path: str, time_
     ``parsed`` count is the number of events inserted. A dataset that cannot
     be read is reported in ``error``, never raised.
     """
+    report, select = dataset_select(connection, path, time_range)
+    if select is not None:
+        try:
+            connection.execute(f"INSERT INTO {TABLE} BY NAME {select}")
+        except duckdb.Error as error:
+            report.error = f"cannot read the Parquet dataset ({str(error).splitlines()[0]}); check that its files are complete"
+    return report
+
+
+def attach_parquet_datasets(connection: duckdb.DuckDBPyConnection, paths: list[str], time_range: TimeRange) -> list[FileReport]:
+    """Make the WebSession table a view over Parquet datasets, so that rules read the files in place.
+
+    Copying a dataset into an in-memory table costs memory in proportion to
+    the dataset; a view lets DuckDB stream each rule's scan, pushing the
+    rule's columns and conditions down into the Parquet reader. The hunt can
+    then only read the table, which is all it does when every input is a
+    dataset. Returns one report per dataset, as ``load_parquet_dataset`` does.
+    """
+    reports = []
+    selects = []
+    for path in paths:
+        report, select = dataset_select(connection, path, time_range)
+        reports.append(report)
+        if select is not None:
+            selects.append(select)
+    if selects:
+        connection.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        connection.execute(f"CREATE VIEW {TABLE} AS " + " UNION ALL BY NAME ".join(f"({select})" for select in selects))
+    return reports
+
+
+def dataset_select(
+    connection: duckdb.DuckDBPyConnection, path: str, time_range: TimeRange
+) -> tuple[FileReport, str | None]:
+    """Return the report of a Parquet dataset and the SELECT of its WebSession rows in ``time_range``.
+
+    The SELECT names its files as literals, so that it can define a view;
+    it is None when the dataset cannot be read, and the report says why.
+    """
     report = FileReport(path, format=DATASET_FORMAT, format_title=DATASET_TITLE, confidence=1.0)
     files, pruned = dataset_files(path, time_range)
     if pruned:
@@ -228,7 +267,7 @@ def load_parquet_dataset(connection: duckdb.DuckDBPyConnection, path: str, time_
     if not files:
         if not pruned:
             report.error = "the dataset contains no .parquet files; write one with proxyhunt normalize"
-        return report
+        return report, None
 
     try:
         present = _dataset_columns(connection, files)
@@ -237,21 +276,21 @@ def load_parquet_dataset(connection: duckdb.DuckDBPyConnection, path: str, time_
                 "no column of the dataset is a WebSession column (TimeGenerated, SrcIpAddr, HttpUserAgent ...); "
                 "write the dataset with proxyhunt normalize"
             )
-            return report
+            return report, None
         if time_range.bounded and "TimeGenerated" not in present:
             report.error = "the dataset has no TimeGenerated column, so --since and --until cannot select its events"
-            return report
+            return report, None
 
         select_list = ", ".join(_column_expression(name, present, path) for name in COLUMN_NAMES)
         where = time_range.sql_condition("CAST(TimeGenerated AS TIMESTAMP)")
-        connection.execute(
-            f"INSERT INTO {TABLE} BY NAME SELECT {select_list} FROM {_READ_PARQUET} WHERE {where}",
-            [files],
-        )
         _describe(connection, report, files, present, where)
     except duckdb.Error as error:
         report.error = f"cannot read the Parquet dataset ({str(error).splitlines()[0]}); check that its files are complete"
-    return report
+        return report, None
+
+    file_list = "[" + ", ".join(quote_literal(file) for file in files) + "]"
+    source = f"read_parquet({file_list}, hive_partitioning = false, union_by_name = true)"
+    return report, f"SELECT {select_list} FROM {source} WHERE {where}"
 
 
 def _column_expression(name: str, present: set[str], path: str) -> str:
