@@ -280,9 +280,9 @@ class Loader:
             # all: a few odd lines must not hand the file to a built-in format that reads fewer columns.
             fmt, confidence = described[0]
         if confidence < MIN_CONFIDENCE and sample.reader.error:
-            # A corrupt archive member decodes to garbled text up to the point where the
-            # decompressor notices, so the sample mixes good and garbled lines; its first
-            # lines, decoded before the damage, still tell the format.
+            # A corrupt archive member decodes to garbled text until the decompressor
+            # notices, so the sample mixes good and garbled lines. Its first lines,
+            # decoded before the damage, still tell the format.
             head = score_formats(sample.lines[:DAMAGED_SAMPLE_LINES], self._candidates(), path=report.path)
             if head[0][1] >= MIN_CONFIDENCE:
                 fmt, confidence = head[0]

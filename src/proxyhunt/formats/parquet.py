@@ -234,10 +234,10 @@ def attach_parquet_datasets(connection: duckdb.DuckDBPyConnection, paths: list[s
     """Make the WebSession table a view over Parquet datasets, so that rules read the files in place.
 
     Copying a dataset into an in-memory table costs memory in proportion to
-    the dataset; a view lets DuckDB stream each rule's scan, pushing the
-    rule's columns and conditions down into the Parquet reader. The hunt can
-    then only read the table, which is all it does when every input is a
-    dataset. Returns one report per dataset, as ``load_parquet_dataset`` does.
+    the dataset. A view lets DuckDB stream each rule's scan instead, with the
+    rule's columns and conditions pushed down into the Parquet reader. The
+    table can then only be read, which is all a hunt does when every input
+    is a dataset. Returns one report per dataset, as ``load_parquet_dataset`` does.
     """
     reports = []
     selects = []
@@ -257,8 +257,9 @@ def dataset_select(
 ) -> tuple[FileReport, str | None]:
     """Return the report of a Parquet dataset and the SELECT of its WebSession rows in ``time_range``.
 
-    The SELECT names its files as literals, so that it can define a view;
-    it is None when the dataset cannot be read, and the report says why.
+    The SELECT names its files as literals, so that it can define a view.
+    It is None when the dataset cannot be read, and the report's ``error``
+    gives the reason.
     """
     report = FileReport(path, format=DATASET_FORMAT, format_title=DATASET_TITLE, confidence=1.0)
     files, pruned = dataset_files(path, time_range)
