@@ -3,8 +3,9 @@
 Every generated KQL query, the golden files included, is parsed and analyzed
 with Microsoft's Kusto.Language (npm package ``@kusto/language-service-next``,
 see ``tests/package.json``) through node, against a declared ASIM WebSession
-table, so unknown columns and type errors fail the test as syntax errors do. The parser test is skipped only when
-node is not installed; ``.ci/run`` installs the package with ``npm ci``.
+table, so unknown columns and type errors fail the test as syntax errors do. The first test that needs the
+parser runs ``npm ci`` in tests/ when the package is missing. The parser tests are skipped only when node or
+npm is not installed.
 """
 
 from __future__ import annotations
@@ -281,13 +282,23 @@ ASIM_FUNCTIONS = [
 ]
 
 
+def _install_kusto_parser() -> None:
+    """Install the locked npm packages of tests/, as ``.ci/run`` does, or skip when npm is missing."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed, so Microsoft's Kusto.Language parser cannot be installed")
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TESTS, check=True, capture_output=True, timeout=600)
+
+
 def kusto_diagnostics(queries: list[str]) -> list[list[str]]:
     """Return the Kusto.Language diagnostics of each query, analyzed against the ASIM WebSession table."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed, so Microsoft's Kusto.Language parser cannot run")
     package = TESTS / "node_modules" / "@kusto" / "language-service-next"
-    assert package.is_dir(), "run `npm ci` in tests/ to install @kusto/language-service-next (see .ci/run)"
+    if not package.is_dir():
+        _install_kusto_parser()
+    assert package.is_dir(), "npm ci in tests/ did not install @kusto/language-service-next; see tests/package.json"
     request = {"table": "imWebSession", "schema": asim_schema(), "functions": ASIM_FUNCTIONS, "queries": queries}
     completed = subprocess.run(
         [node, str(TESTS / "kusto_parse.js")], input=json.dumps(request), capture_output=True, text=True, check=True

@@ -21,6 +21,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -1286,10 +1287,23 @@ def test_tar_archive_is_named(tmp_path):
         tar.add(member, arcname="access.log")
 
     report = Loader(duckdb.connect()).load(str(archive))
+    forced = Loader(duckdb.connect()).load(str(archive), format_name="combined")
 
     assert report.parsed == 0
-    assert "tar archive" in report.error
-    assert "tar -xf" in report.error
+    assert "is a tar archive; extract it" in report.error
+    assert forced.parsed == 0
+    assert "is a tar archive" in forced.error
+
+
+def test_zip_archive_is_named(tmp_path):
+    archive = tmp_path / "logs.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("access.log", combined_text(20).decode())
+
+    report = Loader(duckdb.connect()).load(str(archive))
+
+    assert report.parsed == 0
+    assert "is a zip archive" in report.error
 
 
 def test_corrupt_gzip_detected_from_first_lines(tmp_path):

@@ -289,3 +289,12 @@ def test_since_after_until_is_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "is not before --until" in result.stderr
     assert "unexpectedly" not in result.stderr
+
+
+def test_negative_memory_limit_rejected(tmp_path: Path) -> None:
+    # DuckDB reads "-1GB" as no limit at all, which would leave memory unbounded.
+    log = tmp_path / "access.log"
+    log.write_text(combined_line(1, 1, "curl/8.5.0"), encoding="utf-8")
+
+    with pytest.raises(NormalizeError, match="positive size"):
+        normalize([str(log)], tmp_path / "lake", memory_limit="-1GB")

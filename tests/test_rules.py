@@ -428,8 +428,20 @@ def test_duplicate_id_other_detection_is_problem(tmp_path):
     assert str(first) in problem.message
 
 
+def test_duplicate_id_other_level_is_problem(tmp_path):
+    rule_id = "4c03648b-e081-41a5-b9fb-7d854a915096"
+    write(tmp_path / "a.yml", proxy_rule("Low", rule_id).replace("level: high", "level: low"))
+    write(tmp_path / "b.yml", proxy_rule("Critical", rule_id).replace("level: high", "level: critical"))
+    ruleset = load_rules([str(tmp_path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Low"]
+    assert ruleset.skipped == []
+    assert "already used by a different rule" in ruleset.problems[0].message
+
+
 def test_user_rule_with_bundled_id_is_skipped(tmp_path):
-    copy = write(tmp_path / "copy.yml", proxy_rule("Copy of Rclone", BUNDLED_ID))
+    # A copy with the bundled rule's detection and level; another level would make it a different rule.
+    copy = write(tmp_path / "copy.yml", proxy_rule("Copy of Rclone", BUNDLED_ID).replace("level: high", "level: medium"))
     ruleset = load_rules([str(copy)])
 
     assert [loaded.title for loaded in ruleset.rules] == ["Rclone Activity via Proxy"]

@@ -375,7 +375,7 @@ def _check_engine(engine: str, master: str | None) -> None:
     "(--rejects does the same).",
 )
 @click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True, help="Findings shown in the terminal table.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only the closing line and errors.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the closing line, warnings and errors.")
 @click.option("--no-color", is_flag=True, help="Print without colours (also set by the NO_COLOR variable).")
 @click.option("--verbose", "-v", count=True, help="Log more detail to stderr; repeat for debug output.")
 def hunt(

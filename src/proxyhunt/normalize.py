@@ -225,6 +225,9 @@ def _check_memory_limit(memory_limit: str) -> None:
     The size is tried on a separate connection, because a tiny limit would
     leave the work database unable to run even the query that reads it back.
     """
+    if memory_limit.strip().startswith("-"):
+        # DuckDB reads a negative size as no limit at all.
+        raise NormalizeError(f"invalid --memory-limit {memory_limit}: give a positive size, such as 512MB or 2GB")
     with duckdb.connect() as probe:
         try:
             probe.execute(f"SET memory_limit = '{_sql_text(memory_limit)}'")

@@ -34,6 +34,7 @@ from proxyhunt.formats.source import (
     InputError,
     LineReader,
     open_file,
+    read_head,
     read_sample,
 )
 from proxyhunt.formats.sql import create_macros, quote_identifier, quote_literal
@@ -240,6 +241,12 @@ class Loader:
         return get_format(format_name)
 
     def _choose_format(self, path: str, format_name: str | None, report: FileReport) -> LineFormat | None:
+        archive = _archive_kind(path)
+        if archive:
+            # Read as text, the members of an archive would be rejected line by line, or one
+            # member's format would be forced on the others, with or without --format.
+            report.error = f"is a {archive} archive; extract it and pass the extracted log files or their directory"
+            return None
         if format_name:
             try:
                 fmt = self._forced_format(format_name)
@@ -251,11 +258,6 @@ class Loader:
 
         sample = read_sample(path)
         report.compression = sample.reader.compression
-        if sample.lines and sample.lines[0][TAR_MAGIC_OFFSET:].startswith("ustar"):
-            # Read as text, the members of a tar archive would be rejected line by line, or one
-            # member's format would be forced on the others.
-            report.error = "is a tar archive; extract it (tar -xf) and pass the extracted log files or their directory"
-            return None
         if not sample.lines and sample.complete:
             # The file has no line or only blank lines, so there is nothing to
             # detect and every line is skipped.
@@ -492,6 +494,19 @@ def _corrupt_unit_message(reader: LineReader, first: int, last: int) -> str:
     else:
         message = f"{reader.error}; rejected the incomplete line {cut_off}, which came from the damaged {unit}"
     return message + "; copy or export the file again to read it undamaged"
+
+
+def _archive_kind(path: str) -> str | None:
+    """Return "tar" or "zip" when the file, once decompressed, is such an archive, else None."""
+    try:
+        head = read_head(path, TAR_MAGIC_OFFSET + 8)
+    except InputError:
+        return None
+    if head[TAR_MAGIC_OFFSET:].startswith(b"ustar"):
+        return "tar"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    return None
 
 
 def _lines(count: int, adjective: str = "") -> str:

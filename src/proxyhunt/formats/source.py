@@ -544,6 +544,21 @@ def _decompress_until_error(decompressor: _Decompressor, data: memoryview) -> by
     return b"".join(output)
 
 
+def read_head(path: str | Path, size: int) -> bytes:
+    """Return up to ``size`` bytes from the start of a file, after decompression; raise InputError when it cannot be read."""
+    with open_file(str(path)) as handle:
+        try:
+            head = handle.peek(MAGIC_BYTES)[:MAGIC_BYTES] if hasattr(handle, "peek") else b""
+        except OSError as error:
+            raise InputError(f"{path}: cannot be read ({error.strerror})") from None
+        data = bytearray()
+        for block in _ChunkedStream(handle, sniff_compression(head)).blocks():
+            data += block
+            if len(data) >= size:
+                break
+        return bytes(data[:size])
+
+
 @dataclass
 class Sample:
     """The first non-blank lines of a file, for format detection."""
