@@ -485,3 +485,19 @@ def test_rejects_hint_absent_when_written(tmp_path: Path) -> None:
 
     assert "1 line rejected" in result.stderr
     assert "write them with --rejects" not in result.stderr
+
+
+def test_unreadable_inputs_keep_earlier_output(tmp_path):
+    # A mistyped path must not replace the findings file of an earlier run with an empty one.
+    earlier = tmp_path / "findings.jsonl"
+    earlier.write_text('{"earlier": true}\n')
+
+    result = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "hunt", str(tmp_path / "missing.log"), "--output", str(earlier)],
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 2
+    assert earlier.read_text() == '{"earlier": true}\n'
+    assert "was not written, because no input could be read" in result.stderr

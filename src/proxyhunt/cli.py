@@ -416,6 +416,7 @@ def hunt(
     from proxyhunt.engines.spark import SparkEngineError
     from proxyhunt.hunt import hunt as run_hunt
     from proxyhunt.report import terminal
+    from proxyhunt.report.text import safe_text
 
     _configure_logging(verbose, quiet)
     _check_format_descriptions(squid_logformat, map_path)
@@ -474,8 +475,16 @@ def hunt(
             # Spark could not start or read the dataset: a problem with the setup, not a defect.
             raise click.ClickException(str(error)) from None
 
-    _write_outputs(result, connection, output, rejects_path)
-    _write_reports(result, html_path, csv_path)
+    if result.files and all(report.error and not report.lines_read for report in result.files):
+        # Nothing was read, as after a mistyped path: keep the files of an earlier run.
+        outputs = (("--output", output), ("--rejects", rejects_path), ("--html", html_path), ("--csv", csv_path))
+        for option, target in outputs:
+            if target and target != "-":
+                message = f"note: {option} {safe_text(target)} was not written, because no input could be read"
+                error_console.print(message, markup=False)
+    else:
+        _write_outputs(result, connection, output, rejects_path)
+        _write_reports(result, html_path, csv_path)
 
     if not quiet:
         terminal.render_inputs(console, result)
