@@ -73,10 +73,14 @@ class Selection:
 
 @dataclass(frozen=True)
 class LinePrefilter:
-    """The byte strings that make a line worth parsing."""
+    """The byte patterns that make a line worth parsing.
 
-    literals: tuple[bytes, ...]
-    escape_patterns: tuple[re.Pattern[bytes], ...] = ()
+    ``patterns`` are searched in the lowercased block: one per literal, and
+    one per escape that could hide a literal's character. A regular
+    expression for a plain literal is as fast as ``bytes.find`` here.
+    """
+
+    patterns: tuple[re.Pattern[bytes], ...]
     header_prefixes: tuple[bytes, ...] = ()
     keep_through_line: int = 0
 
@@ -90,9 +94,9 @@ class LinePrefilter:
     ) -> LinePrefilter:
         """Build a prefilter from ASCII literals, matched without regard to case, and the format's escapes."""
         lowered = sorted({literal.lower() for literal in literals})
-        patterns = [escape.pattern(lowered) for escape in escapes]
+        patterns = [re.compile(re.escape(literal.encode("ascii"))) for literal in lowered]
+        patterns += [escape.pattern(lowered) for escape in escapes]
         return cls(
-            tuple(literal.encode("ascii") for literal in lowered),
             tuple(pattern for pattern in patterns if pattern is not None),
             tuple(header_prefixes),
             keep_through_line,
@@ -101,19 +105,18 @@ class LinePrefilter:
     def select(self, data: bytes, first_line: int) -> Selection | None:
         """Return the kept lines of ``data`` in order, or None when so many are kept that all should be.
 
-        ``data`` holds whole lines, the first numbered ``first_line``; the
-        last line may lack its newline. ``end`` excludes the newline.
+        ``data`` contains whole lines, the first numbered ``first_line``. The
+        last line may lack its newline, and ``end`` excludes the newline.
         """
         starts: set[int] = set()
         lowered = data.lower()
-        for literal in self.literals:
-            _add_line_starts(lowered, literal, starts)
-        for pattern in self.escape_patterns:
-            _add_pattern_line_starts(lowered, pattern, starts)
+        for pattern in self.patterns:
+            _add_line_starts(lowered, pattern, starts)
         for prefix in self.header_prefixes:
             if data.startswith(prefix):
                 starts.add(0)
-            _add_line_starts(data, b"\n" + prefix, starts, offset=1)
+            # The match starts at the newline before the header line.
+            _add_line_starts(data, re.compile(re.escape(b"\n" + prefix)), starts, offset=1)
 
         # The share of kept lines is judged without the sample, which is kept whatever it holds.
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
@@ -140,26 +143,14 @@ class LinePrefilter:
         return Selection(selected, lines)
 
 
-def _add_line_starts(haystack: bytes, needle: bytes, starts: set[int], offset: int = 0) -> None:
-    """Add the start offset of every line of ``haystack`` that contains ``needle``."""
-    position = haystack.find(needle)
-    while position >= 0:
-        start = haystack.rfind(b"\n", 0, position + offset) + 1
-        starts.add(start)
-        # The rest of this line cannot add another start.
-        end = haystack.find(b"\n", position + offset)
-        if end < 0:
-            return
-        position = haystack.find(needle, end + 1 - offset if offset else end + 1)
-
-
-def _add_pattern_line_starts(haystack: bytes, pattern: re.Pattern[bytes], starts: set[int]) -> None:
-    """Add the start offset of every line of ``haystack`` in which ``pattern`` matches."""
+def _add_line_starts(haystack: bytes, pattern: re.Pattern[bytes], starts: set[int], offset: int = 0) -> None:
+    """Add the start offset of every line of ``haystack`` in which ``pattern`` matches ``offset`` bytes before it."""
     match = pattern.search(haystack)
     while match:
-        position = match.start()
+        position = match.start() + offset
         starts.add(haystack.rfind(b"\n", 0, position) + 1)
+        # The rest of this line cannot add another start.
         end = haystack.find(b"\n", position)
         if end < 0:
             return
-        match = pattern.search(haystack, end + 1)
+        match = pattern.search(haystack, end + 1 - offset)
