@@ -256,12 +256,8 @@ class LineReader:
                 handle.close()
 
     def _batches(self, handle: BinaryIO) -> Iterator[LineBatch]:
-        try:
-            head = handle.peek(MAGIC_BYTES)[:MAGIC_BYTES] if hasattr(handle, "peek") else b""
-        except OSError as error:
-            raise InputError(f"{self.path}: cannot be read ({error.strerror})") from None
-        self.compression = sniff_compression(head)
-        stream = _ChunkedStream(handle, self.compression, self.read_size)
+        stream = _decompressed_stream(handle, self.path, self.read_size)
+        self.compression = stream.compression
         self._stream = stream
 
         pending = bytearray()
@@ -544,15 +540,20 @@ def _decompress_until_error(decompressor: _Decompressor, data: memoryview) -> by
     return b"".join(output)
 
 
+def _decompressed_stream(handle: BinaryIO, path: str, read_size: int = READ_SIZE) -> _ChunkedStream:
+    """Return the decompressed blocks of an open file, its compression recognized from its first bytes."""
+    try:
+        head = handle.peek(MAGIC_BYTES)[:MAGIC_BYTES] if hasattr(handle, "peek") else b""
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror})") from None
+    return _ChunkedStream(handle, sniff_compression(head), read_size)
+
+
 def read_head(path: str | Path, size: int) -> bytes:
     """Return up to ``size`` bytes from the start of a file, after decompression; raise InputError when it cannot be read."""
     with open_file(str(path)) as handle:
-        try:
-            head = handle.peek(MAGIC_BYTES)[:MAGIC_BYTES] if hasattr(handle, "peek") else b""
-        except OSError as error:
-            raise InputError(f"{path}: cannot be read ({error.strerror})") from None
         data = bytearray()
-        for block in _ChunkedStream(handle, sniff_compression(head)).blocks():
+        for block in _decompressed_stream(handle, str(path)).blocks():
             data += block
             if len(data) >= size:
                 break
