@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.measure import Measurement, run
@@ -123,7 +123,7 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
         measured = run(command, ok_statuses=FOUND_OR_NOT)
         rows = _jsonl_rows(findings)
         result = _result("hunt", measured, len(rows), baseline, base)
-        results.append(Result(**{**result.__dict__, "matched_lines": frozenset(row["SourceLine"] for row in rows)}))
+        results.append(replace(result, matched_lines=frozenset(row["SourceLine"] for row in rows)))
 
     dataset = workdir / f"{fmt}-parquet"
     if "normalize" in steps or "sigmahq" in steps:
@@ -151,7 +151,7 @@ def _run_sigmahq(dataset: Path, workdir: Path, rules: Path | None, baseline: flo
     command = [*PROXYHUNT, "hunt", str(dataset), *rule_options, "--no-default-rules", "--quiet", "--output", str(findings)]
     measured = run(command, ok_statuses=FOUND_OR_NOT)
     result = _result("sigmahq", measured, len(_jsonl_rows(findings)), baseline, base)
-    return Result(**{**result.__dict__, "rules": len(rule_files)})
+    return replace(result, rules=len(rule_files))
 
 
 def _result(step: str, measured: Measurement, matches: int | None, baseline: float, base: dict) -> Result:

@@ -437,9 +437,8 @@ def hunt(
     _check_time_range(since, until)
 
     files, _ = expand_paths(paths)
-    _check_output_paths(
-        files, {"--output": output, "--rejects": rejects_path, "--html": html_path, "--csv": csv_path}
-    )
+    outputs = {"--output": output, "--rejects": rejects_path, "--html": html_path, "--csv": csv_path}
+    _check_output_paths(files, outputs)
 
     # With --output -, stdout carries the JSON Lines and the tables go to stderr.
     colourless = no_color or bool(os.environ.get("NO_COLOR"))
@@ -477,8 +476,7 @@ def hunt(
 
     if result.files and all(report.error and not report.lines_read for report in result.files):
         # Nothing was read, as after a mistyped path: keep the files of an earlier run.
-        outputs = (("--output", output), ("--rejects", rejects_path), ("--html", html_path), ("--csv", csv_path))
-        for option, target in outputs:
+        for option, target in outputs.items():
             if target and target != "-":
                 message = f"note: {option} {safe_text(target)} was not written, because no input could be read"
                 error_console.print(message, markup=False)
