@@ -1307,7 +1307,7 @@ def test_zip_archive_is_named(tmp_path):
 
 
 def test_corrupt_gzip_detected_from_first_lines(tmp_path):
-    # One flipped byte early in a gzip member garbles most of the sample; the lines decoded
+    # One flipped byte early in a gzip member garbles most of the sample. The lines decoded
     # before the damage still show the format, and those lines are kept.
     text = "".join(
         f'10.9.9.{n % 250} - u{n} [03/Nov/2026:01:00:13 +0100] "PUT http://up.example.test/f{n} HTTP/1.1" '

@@ -108,9 +108,9 @@ def test_prefilter_off_without_literals(tmp_path):
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not checked out beside the repository")
 def test_prefilter_same_findings_on_corpus(monkeypatch, tmp_path):
-    # The SigmaHQ proxy rules with a rare provable literal, together, over every sample; a literal
-    # such as "get" is in most lines and turns the prefilter off. The samples are shorter than
-    # the sample a prefiltered file always parses, so that sample is turned off.
+    # The SigmaHQ proxy rules with a rare provable literal run together over every sample. A
+    # literal such as "get" is in most lines and would turn the prefilter off. The samples are
+    # shorter than the sample a prefiltered file always parses, so that sample is turned off.
     monkeypatch.setattr(loader_module, "PREFILTER_SAMPLE_LINES", 0)
     columns = get_format("combined").prefilter_columns
 

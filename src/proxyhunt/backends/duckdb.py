@@ -291,9 +291,9 @@ class DuckDBBackend(TextQueryBackend):
 
     def string_match(self, column: str, value: SigmaString, cased: bool) -> str:
         """Return SQL that matches a column against a Sigma string: wildcards, escapes and case as Sigma defines them."""
-        # TODO: DuckDB lower-cases the column again for every value of a list, which makes
-        # rules with long value lists (user agent or extension lists) the slowest part of a
-        # hunt over many rules; fold each column once per query, or use IN for plain values.
+        # TODO: DuckDB lower-cases the column again for every value of a list. Rules with long
+        # value lists (user agents, extensions) are therefore the slowest part of a hunt over
+        # many rules. Fold each column once per query, or use IN for plain values.
         pattern = like_pattern(value)
         text = self.text(column)
         if has_windash(value):

@@ -1,19 +1,20 @@
 """Literals that every event a rule set matches must contain, for skipping lines before parsing.
 
-Parsing is the slow part of a hunt, and the rclone rule matches a few lines
-in a million. Like ripgrep, the loader can first look for a literal in the
+Parsing is the slow part of a hunt, and a rule such as the rclone one
+matches a small share of the lines. Like ripgrep, the loader can first look for a literal in the
 raw bytes and parse only the lines that contain one. That is exact only when
-every event the rules can match is guaranteed to contain one of the literals
-in its raw line, so this module derives literals from a rule's condition tree
-and gives up (returns None) whenever it cannot prove that:
+every event the rules can match contains one of the literals in its raw line.
+This module therefore derives literals from a rule's condition tree, and it
+returns None whenever it cannot prove that:
 
 - an AND needs the literals of any one of its operands, an OR those of all of
   them, and a NOT or a non-string test (numbers, regular expressions, cidr,
-  null, exists, field references, placeholders) proves nothing;
+  null, exists, field references) proves nothing;
 - a literal is the longest run of plain characters in a Sigma string,
-  between wildcards, lowercased; it must be ASCII, because lowercasing raw
-  bytes folds only ASCII, and it must not contain ``i``, ``k`` or ``s``,
-  because non-ASCII letters (U+0130, U+0131, U+212A, U+017F) fold to them;
+  between wildcards or placeholders, lowercased. It must be ASCII, because
+  lowercasing raw bytes folds only ASCII, and it must not contain ``i``,
+  ``k`` or ``s``, because non-ASCII letters (U+0130, U+0131, U+212A, U+017F)
+  fold to them;
 - the field must be a column that the format copies from the raw line (its
   ``prefilter_columns``); ``RawEvent`` always is, for keyword searches.
 """

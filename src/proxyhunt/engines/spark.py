@@ -98,7 +98,7 @@ def start_session(master: str | None = None) -> tuple[SparkSession, bool]:
         elif not _master_configured():
             builder = builder.master("local[*]")
         if (master or "local").startswith("local"):
-            # A local session serves nobody else: keep the driver on loopback and start no web UI.
+            # A local session has no other clients, so its driver listens on loopback only and starts no web UI.
             builder = (
                 builder.config("spark.driver.host", "127.0.0.1")
                 .config("spark.driver.bindAddress", "127.0.0.1")

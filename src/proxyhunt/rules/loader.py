@@ -301,7 +301,7 @@ def _definition(loaded: LoadedRule | LoadedFilter | LoadedCorrelation) -> object
         return (sigma.logsource.to_dict(), sigma.filter.to_dict() if hasattr(sigma.filter, "to_dict") else repr(sigma.filter))
     if isinstance(loaded, LoadedCorrelation):
         return loaded.rule.to_dict().get("correlation")
-    # The level is part of it: a copy that raises or lowers it changes what a finding says.
+    # The level is part of it, because a copy that raises or lowers it changes the level of its findings.
     return (loaded.rule.logsource.to_dict(), loaded.rule.detection.to_dict(), loaded.level)
 
 
