@@ -40,6 +40,7 @@ Examples:
   proxyhunt hunt access.log --squid-logformat 'logformat ua %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt "%{User-Agent}>h"'
   proxyhunt hunt export.csv --map export-mapping.yaml
   proxyhunt hunt samples/ --html report.html --csv findings.csv
+  proxyhunt hunt access.log --no-prefilter --quiet   # count rejected lines in the whole file
   proxyhunt hunt samples/squid-combined.log --rules my-rules/ --lists examples/lists.yml
   proxyhunt hunt examples/process/proxy-rclone-jobs.log --process-logs examples/process/endpoint/ \\
       --assets examples/process/assets.csv --lists examples/lists.yml --exclusions all-safe --show-suppressed
