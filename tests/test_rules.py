@@ -61,17 +61,31 @@ def messages(problems) -> list[str]:
 # The bundled rule
 
 
+def seed_rule(rules):
+    """Return the bundled seed rule, "Rclone Activity via Proxy", among loaded or compiled rules."""
+    [seed] = [rule for rule in rules if getattr(rule, "loaded", rule).rule_id == BUNDLED_ID]
+    return seed
+
+
 def test_bundled_rule_loaded_by_default():
     ruleset = load_rules([])
 
-    assert len(ruleset.rules) == 1
+    assert seed_rule(ruleset.rules).bundled
     assert ruleset.problems == []
     assert ruleset.skipped == []
-    assert ruleset.rules[0].bundled
+    assert all(loaded.bundled for loaded in [*ruleset.rules, *ruleset.correlations])
+
+
+def test_bundled_rules_leave_out_exclusions_and_examples():
+    paths = [Path(loaded.path) for loaded in [*load_rules([]).rules, *load_rules([]).correlations]]
+
+    assert not any("exclusions" in path.parts for path in paths)
+    assert not any(path.name.endswith((".examples.yml", ".examples.yaml")) for path in paths)
+    assert {path.parent.name for path in paths} <= {"bundled", "rclone"}
 
 
 def test_bundled_rule_metadata():
-    [loaded] = load_rules([]).rules
+    loaded = seed_rule(load_rules([]).rules)
     rule = loaded.rule
 
     assert loaded.title == "Rclone Activity via Proxy"
@@ -87,7 +101,7 @@ def test_bundled_rule_metadata():
 
 
 def test_bundled_rule_compiles_over_user_agent():
-    [compiled] = compile_rules(load_rules([]).rules)
+    compiled = seed_rule(compile_rules(load_rules([]).rules))
 
     assert compiled.runnable
     assert compiled.columns == frozenset({"HttpUserAgent"})
@@ -98,15 +112,18 @@ def test_hunt_runs_bundled_rule_by_default(tmp_path):
     log = write(tmp_path / "empty.log", "")
     result = hunt([str(log)])
 
-    assert [rule.loaded.rule_id for rule in result.compiled] == [BUNDLED_ID]
+    assert BUNDLED_ID in [rule.loaded.rule_id for rule in result.compiled]
+    assert all(rule.loaded.bundled for rule in result.compiled)
 
 
 def test_bundled_rule_with_user_rules(tmp_path):
     user = write(tmp_path / "user.yml", proxy_rule("User Rule"))
     ruleset = load_rules([str(user)])
 
-    assert [loaded.title for loaded in ruleset.rules] == ["Rclone Activity via Proxy", "User Rule"]
-    assert [loaded.bundled for loaded in ruleset.rules] == [True, False]
+    assert ruleset.rules[0].title == "Rclone Activity via Proxy"
+    assert ruleset.rules[-1].title == "User Rule"
+    assert [loaded.bundled for loaded in ruleset.rules].count(False) == 1
+    assert not ruleset.rules[-1].bundled
 
 
 # Leaving out the bundled rule
@@ -444,7 +461,8 @@ def test_user_rule_with_bundled_id_is_skipped(tmp_path):
     copy = write(tmp_path / "copy.yml", proxy_rule("Copy of Rclone", BUNDLED_ID).replace("level: high", "level: medium"))
     ruleset = load_rules([str(copy)])
 
-    assert [loaded.title for loaded in ruleset.rules] == ["Rclone Activity via Proxy"]
+    assert "Copy of Rclone" not in [loaded.title for loaded in ruleset.rules]
+    assert seed_rule(ruleset.rules).path.endswith("proxy_ua_rclone.yml")
     [skipped] = ruleset.skipped
     assert skipped.path == str(copy)
     assert "proxy_ua_rclone.yml" in skipped.message

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from proxyhunt.engines.correlation import compile_correlations
 from proxyhunt.engines.duckdb import FINDING_COLUMNS, compile_rules
 from proxyhunt.report.text import safe_text
-from proxyhunt.rules.loader import RuleProblem, load_rules
-from proxyhunt.rules.placeholders import apply_lists, load_lists
+from proxyhunt.rules.loader import RuleProblem, RuleSet, load_rules
+from proxyhunt.rules.placeholders import PlaceholderLists, apply_lists, lists_in_force, placeholder_names
 from proxyhunt.schema import COLUMN_NAMES
 from proxyhunt.tuning.filters import PROCESS_COLUMNS, compile_filters
 
@@ -53,15 +53,17 @@ def check_rules(rule_paths: list[str], include_bundled: bool = True, lists_path:
     columns, so a filter that tests them is ready but needs process-creation
     events in the hunt; the reason says so.
     """
-    ruleset = load_rules(list(rule_paths), include_bundled=include_bundled)
-    if lists_path is not None:
-        apply_lists(ruleset, load_lists(lists_path))
+    lists = lists_in_force(lists_path)
+    ruleset = load_rules(list(rule_paths), include_bundled=include_bundled, lists=lists)
+    defaults_used = _default_placeholders(ruleset, lists)
+    apply_lists(ruleset, lists)
     check = RuleCheck()
     compiled = compile_rules(ruleset.rules)
     for rule in compiled:
         loaded = rule.loaded
         status = NOT_RUNNABLE if rule.error else READY
-        check.statuses.append(RuleStatus("rule", loaded.rule_id, loaded.title, loaded.path, status, rule.error or ""))
+        reason = rule.error or defaults_used.get(loaded.key, "")
+        check.statuses.append(RuleStatus("rule", loaded.rule_id, loaded.title, loaded.path, status, reason))
 
     columns = [name for name, _ in FINDING_COLUMNS] + list(COLUMN_NAMES) + list(PROCESS_COLUMNS)
     for compiled_filter in compile_filters(ruleset, compiled, columns):
@@ -76,6 +78,8 @@ def check_rules(rule_paths: list[str], include_bundled: bool = True, lists_path:
         process_columns = sorted(set(compiled_filter.columns) & set(PROCESS_COLUMNS))
         if process_columns and not compiled_filter.error:
             reasons.append(f"tests {', '.join(process_columns)}, which only process correlation fills")
+        if loaded.key in defaults_used and not compiled_filter.error:
+            reasons.append(defaults_used[loaded.key])
         check.statuses.append(
             RuleStatus("filter", loaded.filter_id, loaded.title, loaded.path, status, "; ".join(reasons))
         )
@@ -90,7 +94,7 @@ def check_rules(rule_paths: list[str], include_bundled: bool = True, lists_path:
                 loaded.title,
                 loaded.path,
                 status,
-                correlation.error or "",
+                correlation.error or defaults_used.get(loaded.key, ""),
             )
         )
 
@@ -99,6 +103,23 @@ def check_rules(rule_paths: list[str], include_bundled: bool = True, lists_path:
     for problem in ruleset.skipped:
         check.statuses.append(_problem_status(problem, SKIPPED))
     return check
+
+
+def _default_placeholders(ruleset: RuleSet, lists: PlaceholderLists) -> dict[str, str]:
+    """Return, per rule, filter and correlation key, a note naming the placeholders filled from the default lists.
+
+    The note tells a detection engineer which values are the bundled
+    defaults and not the site's own.
+    """
+    notes: dict[str, str] = {}
+    items = [(rule.key, placeholder_names(rule.rule.detection)) for rule in ruleset.rules]
+    items += [(item.key, placeholder_names(item.filter.filter)) for item in ruleset.filters]
+    items += [(item.key, list(item.placeholders)) for item in ruleset.correlations]
+    for key, names in items:
+        defaults = [name for name in names if lists.from_defaults(name)]
+        if defaults:
+            notes[key] = f"uses the default lists for {', '.join(defaults)}; give your own values with --lists"
+    return notes
 
 
 def _problem_status(problem: RuleProblem, status: str) -> RuleStatus:

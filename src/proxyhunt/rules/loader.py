@@ -25,9 +25,16 @@ from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
 from sigma.rule import SigmaLogSource, SigmaRule
 
+from proxyhunt.rules.lists import PlaceholderLists, load_default_lists
+from proxyhunt.rules.thresholds import ThresholdError, substitute_thresholds
+
 log = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
+# Examples files of a rule X.yml, read by proxyhunt rules test and never loaded as rules.
+EXAMPLES_SUFFIXES = (".examples.yml", ".examples.yaml")
+# The folder under bundled/ whose rule files (searched recursively) run by default.
+BUNDLED_PACKS = "rclone"
 
 # Names of the YAML types that a rule file may wrongly contain, as problems print them.
 _YAML_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
@@ -109,6 +116,8 @@ class LoadedCorrelation:
     rule: SigmaCorrelationRule
     path: str
     bundled: bool
+    # The threshold placeholders (%name%) whose values fill its timespan and condition.
+    placeholders: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -211,16 +220,28 @@ class RuleSet:
 
 
 def bundled_rule_files() -> list[Path]:
-    """Return the rule files that ship inside the package."""
-    folder = resources.files("proxyhunt.rules") / "bundled"
-    return sorted(Path(str(entry)) for entry in folder.iterdir() if entry.name.endswith(RULE_SUFFIXES))
+    """Return the rule files that a hunt runs by default: ``bundled/*.yml`` and ``bundled/rclone/**/*.yml``.
+
+    The exclusions under ``bundled/exclusions/`` run only when named with
+    ``--exclusions``, and examples files are never rules.
+    """
+    folder = Path(str(resources.files("proxyhunt.rules") / "bundled"))
+    files = [entry for entry in folder.glob("*") if entry.is_file()]
+    files += [entry for entry in (folder / BUNDLED_PACKS).rglob("*") if entry.is_file()]
+    return sorted(entry for entry in files if entry.name.endswith(RULE_SUFFIXES) and not is_examples_file(entry))
+
+
+def is_examples_file(path: str | Path) -> bool:
+    """True for a rule's examples file (``X.examples.yml`` beside ``X.yml``), which is never a rule file."""
+    return Path(path).name.lower().endswith(EXAMPLES_SUFFIXES)
 
 
 def find_rule_files(path: str) -> tuple[list[Path], RuleProblem | None]:
     """Return the rule files at ``path``: a file, or a directory searched recursively.
 
     Hidden files and directories (such as ``.github/workflows`` in a checkout of
-    a rule repository) are left out because their YAML files are not rules.
+    a rule repository) are left out because their YAML files are not rules, and
+    so are examples files (``*.examples.yml``), which ``proxyhunt rules test`` reads.
     """
     candidate = Path(path)
     if candidate.is_dir():
@@ -229,8 +250,11 @@ def find_rule_files(path: str) -> tuple[list[Path], RuleProblem | None]:
             for item in candidate.rglob("*")
             if item.is_file()
             and item.suffix.lower() in RULE_SUFFIXES
+            and not is_examples_file(item)
             and not any(part.startswith(".") for part in item.relative_to(candidate).parts)
         )
+        if not files and any(is_examples_file(item) for item in candidate.rglob("*")):
+            return [], RuleProblem(path, "the directory contains only examples files (*.examples.yml), no rule files")
         if not files:
             return [], RuleProblem(path, "the directory contains no .yml or .yaml files")
         return files, None
@@ -252,8 +276,14 @@ def is_proxy_rule(item: SigmaRule | SigmaLogSource) -> bool:
     return is_zeek_http(logsource)
 
 
-def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
-    """Load the bundled rules (unless ``include_bundled`` is False) and the rules, filters and correlations under ``paths``."""
+def load_rules(paths: list[str], include_bundled: bool = True, lists: PlaceholderLists | None = None) -> RuleSet:
+    """Load the bundled rules (unless ``include_bundled`` is False) and the rules, filters and correlations under ``paths``.
+
+    ``lists`` gives the values of the correlation threshold placeholders (see
+    ``proxyhunt.rules.thresholds``); by default the bundled default lists.
+    ``|expand`` placeholders are left for ``proxyhunt.rules.placeholders``.
+    """
+    lists = lists if lists is not None else load_default_lists()
     ruleset = RuleSet()
     seen_ids: dict[str, tuple[str, object]] = {}
 
@@ -261,13 +291,17 @@ def load_rules(paths: list[str], include_bundled: bool = True) -> RuleSet:
     if include_bundled:
         sources += [(path, True) for path in bundled_rule_files()]
     for path in paths:
+        if is_examples_file(path) and Path(path).is_file():
+            message = "an examples file, not a rule file; run proxyhunt rules test on the rule file beside it"
+            ruleset.skipped.append(RuleProblem(path, message))
+            continue
         files, problem = find_rule_files(path)
         if problem:
             ruleset.problems.append(problem)
         sources += [(file, False) for file in files]
 
     for file, bundled in sources:
-        for loaded in _load_file(file, bundled, ruleset):
+        for loaded in _load_file(file, bundled, ruleset, lists):
             identifier = loaded.filter_id if isinstance(loaded, LoadedFilter) else loaded.rule_id
             if identifier and identifier in seen_ids:
                 first_path, first_definition = seen_ids[identifier]
@@ -318,11 +352,15 @@ def _describe_logsource(logsource: SigmaLogSource) -> str:
     return ", ".join(f"{key} {value}" for key, value in fields if value) or "none"
 
 
-def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule | LoadedFilter | LoadedCorrelation]:
+def _load_file(
+    file: Path, bundled: bool, ruleset: RuleSet, lists: PlaceholderLists
+) -> list[LoadedRule | LoadedFilter | LoadedCorrelation]:
     location = str(file)
-    documents = _read_documents(file, ruleset)
-    if documents is None:
+    read = _read_documents(file, ruleset)
+    if read is None:
         return []
+    documents, text = read
+    documents, threshold_names = _substitute_thresholds(documents, lists, text, location, ruleset)
 
     try:
         # References are resolved later across every loaded file, and filters
@@ -359,7 +397,8 @@ def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule |
             continue
         if isinstance(item, SigmaCorrelationRule):
             # A correlation has no log source: the rules it names decide whether it can run.
-            loaded.append(LoadedCorrelation(item, location, bundled))
+            names = tuple(threshold_names.get(_document_key(item.id, item.title), ()))
+            loaded.append(LoadedCorrelation(item, location, bundled, names))
             continue
         if not is_proxy_rule(item.logsource):
             ruleset.skipped.append(
@@ -379,8 +418,40 @@ def _load_file(file: Path, bundled: bool, ruleset: RuleSet) -> list[LoadedRule |
     return loaded
 
 
-def _read_documents(file: Path, ruleset: RuleSet) -> list[dict] | None:
-    """Return the YAML documents of a rule file, or None after recording why they cannot be used."""
+def _substitute_thresholds(
+    documents: list[dict], lists: PlaceholderLists, text: str, location: str, ruleset: RuleSet
+) -> tuple[list[dict], dict[str, list[str]]]:
+    """Return the documents with correlation threshold placeholders filled, and the names each one used.
+
+    A correlation whose placeholder has no usable value is left out and
+    recorded as not runnable; the other documents of the file still load.
+    """
+    substituted: list[dict] = []
+    names: dict[str, list[str]] = {}
+    for document in documents:
+        try:
+            substitution = substitute_thresholds(document, lists, text, location)
+        except ThresholdError as error:
+            title = document.get("title") if isinstance(document.get("title"), str) else None
+            rule_id = str(document.get("id") or "")
+            name = str(document.get("name") or "")
+            ruleset.problems.append(
+                RuleProblem(location, f"not runnable: {error}", title, KIND_CORRELATION, rule_id, name)
+            )
+            continue
+        substituted.append(substitution.document)
+        if substitution.names:
+            names[_document_key(document.get("id"), document.get("title"))] = substitution.names
+    return substituted, names
+
+
+def _document_key(rule_id: object, title: object) -> str:
+    """Return a key that finds a parsed correlation's document again: its id, else its title."""
+    return str(rule_id).lower() if rule_id else f"title:{title}"
+
+
+def _read_documents(file: Path, ruleset: RuleSet) -> tuple[list[dict], str] | None:
+    """Return the YAML documents of a rule file and its text, or None after recording why they cannot be used."""
     location = str(file)
     try:
         data = file.read_bytes()
@@ -425,4 +496,4 @@ def _read_documents(file: Path, ruleset: RuleSet) -> list[dict] | None:
             )
             return None
     # An empty document, such as the one after a trailing '---', contains no rule.
-    return [document for document in documents if document is not None]
+    return [document for document in documents if document is not None], text

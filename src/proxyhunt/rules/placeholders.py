@@ -1,6 +1,7 @@
-"""Placeholder lists: the site's own values for Sigma ``|expand`` placeholders.
+"""Expansion of Sigma ``|expand`` placeholders with the site's own values from placeholder lists.
 
-A lists file is YAML that maps a placeholder name to a list of strings::
+A lists file (read by ``proxyhunt.rules.lists``, over the bundled defaults)
+is YAML that maps a placeholder name to a list of strings::
 
     known_backup_destinations:
       - backup.example.com
@@ -22,26 +23,28 @@ import copy
 import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import yaml
 from sigma.exceptions import SigmaError, SigmaPlaceholderError
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations.placeholder import BasePlaceholderTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaDetections, SigmaRule
 from sigma.types import Placeholder, SigmaRegularExpression, SigmaString
 
+# The lists file reader lives in proxyhunt.rules.lists; its names are imported
+# from here too.
+from proxyhunt.rules.lists import (  # noqa: F401
+    PlaceholderLists,
+    PlaceholderListsError,
+    lists_in_force,
+    load_default_lists,
+    load_lists,
+    overlay_lists,
+)
 from proxyhunt.rules.loader import KIND_FILTER, KIND_RULE, LoadedFilter, LoadedRule, RuleProblem, RuleSet
-
-_NULL_TAG = "tag:yaml.org,2002:null"
 
 # The placeholder that the SQL backends' exact windash modifier puts in place of
 # each dash. It is no list name, so list expansion leaves it alone.
 WINDASH_PLACEHOLDER = "_windash"
-
-
-class PlaceholderListsError(ValueError):
-    """A lists file that cannot be used; the message names the file, the line and the fix."""
 
 
 class UnresolvedPlaceholderError(SigmaPlaceholderError):
@@ -60,85 +63,6 @@ class UnresolvedPlaceholderError(SigmaPlaceholderError):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
-class PlaceholderLists:
-    """The values of each placeholder, as read from one lists file."""
-
-    path: str
-    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # The 1-based line where each placeholder's list starts, for messages.
-    lines: dict[str, int] = field(default_factory=dict)
-
-    def get(self, name: str) -> tuple[str, ...]:
-        """Return the values of placeholder ``name``; an empty tuple when it has none."""
-        return self.values.get(name, ())
-
-
-def load_lists(path: str | Path) -> PlaceholderLists:
-    """Read a lists file; raise ``PlaceholderListsError`` naming the file and line of the first problem."""
-    location = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise PlaceholderListsError(f"{location}: lists file not found; check the path given to --lists") from None
-    except OSError as error:
-        raise PlaceholderListsError(f"{location}: lists file cannot be read ({error.strerror})") from None
-    except UnicodeDecodeError as error:
-        raise PlaceholderListsError(
-            f"{location}: not valid UTF-8 (byte {error.start}); save the lists file as UTF-8"
-        ) from None
-
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{location}:{mark.line + 1}: invalid YAML at column {mark.column + 1}" if mark else f"{location}: invalid YAML"
-        problem = getattr(error, "problem", None) or str(error)
-        raise PlaceholderListsError(f"{where}: {problem}; fix the YAML syntax") from None
-
-    if root is None:
-        return PlaceholderLists(location)
-    if not isinstance(root, yaml.MappingNode):
-        raise PlaceholderListsError(
-            f"{location}:{root.start_mark.line + 1}: a lists file must be a mapping of placeholder names to lists, "
-            "such as 'known_backup_destinations: [backup.example.com]'"
-        )
-    return _read_mapping(location, root)
-
-
-def _read_mapping(location: str, root: yaml.MappingNode) -> PlaceholderLists:
-    values: dict[str, tuple[str, ...]] = {}
-    lines: dict[str, int] = {}
-    for key, node in root.value:
-        line = key.start_mark.line + 1
-        if not isinstance(key, yaml.ScalarNode) or key.tag == _NULL_TAG or not key.value:
-            raise PlaceholderListsError(f"{location}:{line}: a placeholder name must be a non-empty string")
-        name = key.value
-        if name in values:
-            raise PlaceholderListsError(
-                f"{location}:{line}: placeholder '{name}' is listed twice (first at line {lines[name]}); merge the lists"
-            )
-        if not isinstance(node, yaml.SequenceNode):
-            raise PlaceholderListsError(
-                f"{location}:{node.start_mark.line + 1}: the value of '{name}' must be a list of strings, "
-                f"such as '{name}: [value1, value2]'"
-            )
-        values[name] = tuple(_read_values(location, name, node))
-        lines[name] = line
-    return PlaceholderLists(location, values, lines)
-
-
-def _read_values(location: str, name: str, node: yaml.SequenceNode) -> Iterable[str]:
-    for item in node.value:
-        if not isinstance(item, yaml.ScalarNode) or item.tag == _NULL_TAG:
-            raise PlaceholderListsError(
-                f"{location}:{item.start_mark.line + 1}: each value of '{name}' must be a string, "
-                "not a list, mapping or null; quote it if it is meant as text"
-            )
-        # The scalar's source text: YAML would turn 'on' into a boolean and 010 into 8.
-        yield item.value
-
-
 @dataclass
 class ListsPlaceholderTransformation(BasePlaceholderTransformation):
     """Replace ``%name%`` placeholders with the values of list ``name``, as Sigma strings.
@@ -151,6 +75,12 @@ class ListsPlaceholderTransformation(BasePlaceholderTransformation):
 
     def placeholder_replacements(self, p: Placeholder) -> Iterable[SigmaString]:
         values = self.lists.get(p.name)
+        if not values and p.name in self.lists.scalars:
+            value = self.lists.scalars[p.name]
+            raise SigmaPlaceholderError(
+                f"placeholder %{p.name}% of a |expand value has a single value at {self.lists.location_of(p.name)}, "
+                f"and |expand needs a list; write it as '{p.name}: [{value}]'"
+            )
         if not values:
             raise UnresolvedPlaceholderError(p.name, self.lists.path)
         return [SigmaString(value) for value in values]
@@ -238,6 +168,21 @@ def expand_filter_placeholders(
 def _problem(path: str, title: str, kind: str, rule_id: str, error: SigmaError) -> RuleProblem:
     message = str(error).split(" (while ")[0]
     return RuleProblem(path, f"not runnable: {message}", title, kind=kind, rule_id=rule_id)
+
+
+def placeholder_names(detections: SigmaDetections) -> list[str]:
+    """Return the names of the ``%name%`` placeholders in the values of a rule's or filter's detections."""
+    names: list[str] = []
+    for detection in detections.detections.values():
+        for item in _detection_items(detection):
+            for value in item.value:
+                if not isinstance(value, SigmaString | SigmaRegularExpression) or not value.contains_placeholder():
+                    continue
+                parts = value.s if isinstance(value, SigmaString) else value.regexp.s
+                for part in parts:
+                    if isinstance(part, Placeholder) and part.name not in names and part.name != WINDASH_PLACEHOLDER:
+                        names.append(part.name)
+    return names
 
 
 def _has_placeholders(detections: SigmaDetections) -> bool:
