@@ -41,6 +41,7 @@ from proxyhunt.formats.loader import FileReport, Loader, expand_paths
 from proxyhunt.formats.source import LineReader, sniff_compression, split_lines
 from proxyhunt.hunt import hunt
 
+RCLONE_RULE = str(Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml")
 COMPRESSORS = {
     "gzip": gzip.compress,
     "bzip2": bz2.compress,
@@ -1067,7 +1068,8 @@ def test_proc_fd_pipe_read_once(spool_directory):
 def test_dev_stdin_read_once(tmp_path):
     # cat access.log | proxyhunt hunt /dev/stdin
     result = subprocess.run(
-        [sys.executable, "-m", "proxyhunt", "hunt", "--quiet", "/dev/stdin"],
+        # The seed rclone rule alone: the bundled rclone pack's volume rules turn the prefilter off.
+        [sys.executable, "-m", "proxyhunt", "hunt", "--quiet", "/dev/stdin", "--no-default-rules", "--rules", RCLONE_RULE],
         input=combined_text(5000),
         capture_output=True,
         cwd=tmp_path,

@@ -23,6 +23,13 @@ from proxyhunt.tuning.exclusions import ALL_SAFE, UNSAFE_EXCLUSIONS, UnknownExcl
 REPOSITORY = Path(__file__).parents[1]
 SAMPLES = REPOSITORY / "examples" / "process"
 RCLONE_RULE_ID = "2c03648b-e081-41a5-b9fb-7d854a915091"
+# The rclone pack's variants, Yandex, PikPak and URL-artefact rules, which every bundled exclusion also tunes.
+RCLONE_PACK_RULE_IDS = [
+    "0fc99d9e-582c-4271-af66-7342662fbd77",
+    "0883bf18-8b81-4890-95e4-64f77b90fc84",
+    "d4b313e9-7a34-4aed-9b33-288f551d3879",
+    "cf250798-f3e4-4b36-bf67-c82e11beb52e",
+]
 BASE = datetime(2026, 11, 20, 1, 0, 0)
 
 LISTS = {
@@ -354,7 +361,8 @@ def test_bundled_exclusions_documented():
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         text = path.read_text(encoding="utf-8")
         assert document["name"] == name
-        assert document["filter"]["rules"] == [RCLONE_RULE_ID]
+        # The rclone rule, then the rclone pack's user-agent and URL rules (docs/rclone.md, Exclusions).
+        assert document["filter"]["rules"] == [RCLONE_RULE_ID, *RCLONE_PACK_RULE_IDS]
         placeholders = set(re.findall(r"%(\w+)%", text))
         assert placeholders, name
         for placeholder in placeholders:

@@ -1,0 +1,56 @@
+"""What a hunt with the bundled rule pack says about itself: coverage of correlation fields, rules that only feed correlations."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from rich.console import Console
+
+from proxyhunt.hunt import hunt
+from proxyhunt.report import terminal
+
+PACK = Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "rclone"
+CLOUD_VOLUME_RULE = PACK / "proxy_rclone_cloud_upload_volume.yml"
+CLOUD_VOLUME_TITLE = "Large Upload to Cloud Storage From One Source"
+
+# The combined format logs no request size, so no uploaded bytes can be summed from it.
+COMBINED_LINE = (
+    '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "PUT http://bucket.s3.amazonaws.com/a HTTP/1.1" '
+    '200 355 "-" "aws-cli/2.15.0"\n'
+)
+
+
+def write_combined(tmp_path: Path) -> Path:
+    log = tmp_path / "access.log"
+    log.write_text(COMBINED_LINE * 3, encoding="utf-8")
+    return log
+
+
+def test_volume_rule_without_bytes_is_reported(tmp_path):
+    result = hunt([str(write_combined(tmp_path))], rule_paths=[str(CLOUD_VOLUME_RULE)], include_bundled=False)
+
+    gaps = [gap for gap in result.coverage if gap.rule_title == CLOUD_VOLUME_TITLE]
+    assert len(gaps) == 1
+    assert gaps[0].missing == ("SrcBytes",)
+    assert gaps[0].blind
+    assert "could not match: the file carries no SrcBytes" in str(gaps[0])
+
+
+def test_correlation_gap_alone_does_not_make_hunt_blind(tmp_path):
+    # The base rule can still match the host, so the hunt is not blind: only the sum cannot be formed.
+    result = hunt([str(write_combined(tmp_path))], rule_paths=[str(CLOUD_VOLUME_RULE)], include_bundled=False)
+
+    assert not result.blind
+
+
+def test_rules_table_names_correlation_of_base_rule(tmp_path):
+    result = hunt([str(write_combined(tmp_path))], rule_paths=[str(CLOUD_VOLUME_RULE)], include_bundled=False)
+    output = io.StringIO()
+
+    terminal.render_rules(Console(file=output, width=160, no_color=True), result)
+    text = output.getvalue()
+
+    assert f"events counted by {CLOUD_VOLUME_TITLE}" in text
+    base_row = next(line for line in text.splitlines() if line.startswith(" Request to a Cloud Storage Host"))
+    assert base_row.rstrip().endswith("-")
