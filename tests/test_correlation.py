@@ -498,10 +498,13 @@ def test_spark_sql_gives_same_findings(tmp_path):
     try:
         rows = [
             (datetime.fromisoformat(record["TimeGenerated"].replace("Z", "")), record["SrcIpAddr"],
-             record["HttpRequestMethod"], record["DstHostname"], "proxy.jsonl", line)
+             record["HttpRequestMethod"], record["DstHostname"], record.get("SrcBytes"), None, "proxy.jsonl", line)
             for line, record in enumerate(events, start=1)
         ]
-        schema = "TimeGenerated timestamp, SrcIpAddr string, HttpRequestMethod string, DstHostname string, SourceFile string, SourceLine bigint"
+        schema = (
+            "TimeGenerated timestamp, SrcIpAddr string, HttpRequestMethod string, DstHostname string, "
+            "SrcBytes bigint, DstBytes bigint, SourceFile string, SourceLine bigint"
+        )
         spark.createDataFrame(rows, schema).createOrReplaceTempView("websession")
         found = set()
         for item in compiled:

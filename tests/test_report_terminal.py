@@ -128,6 +128,7 @@ def jsonl_line(**values: object) -> str:
     return json.dumps(event)
 
 
+SEED_RULE = str(Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml")
 MARKUP_HOST = "[link=http://evil.test]x.example[/link]"
 MARKUP_AGENT = "rclone/v1.66.0 [bold red]loud[/] :skull:"
 LONG_URL = "http://s3.eu-central-1.example-cloud.test/" + "finance-archive/" * 12 + "ledger.xlsx"
@@ -230,7 +231,9 @@ def test_every_section_fits_80_columns(hostile_result: HuntResult) -> None:
     add_verdicts(hostile_result)
     plain = re.sub(r"\x1b\[[0-9;]*m", "", render_all(hostile_result, 80, show_suppressed=True))
 
-    widest = max(plain.splitlines(), key=len)
+    # Warnings are printed unwrapped, so that the terminal wraps them and a path in one stays whole for copying.
+    table_lines = [line for line in plain.splitlines() if not line.startswith(("warning: ", "error: ", "note: "))]
+    widest = max(table_lines, key=len)
     assert len(widest) <= 80, widest
     assert "…" in plain
     assert LONG_AGENT not in plain
@@ -362,7 +365,9 @@ def test_colour_off_with_no_color(rclone_log: Path) -> None:
 
 def test_quiet_prints_closing_line_only(rclone_log: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "proxyhunt", "hunt", str(rclone_log), "--quiet"],
+        # Only the seed rule: the bundled pack's rules also read HttpReferrer and UrlQuery,
+        # which this log lacks, and would add a warning about that.
+        [sys.executable, "-m", "proxyhunt", "hunt", str(rclone_log), "--quiet", "--no-default-rules", "--rules", SEED_RULE],
         capture_output=True,
         text=True,
         timeout=120,

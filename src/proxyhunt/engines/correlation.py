@@ -46,8 +46,10 @@ from proxyhunt.engines.dialects import Dialect
 from proxyhunt.rules.loader import LoadedCorrelation, LoadedRule, RuleProblem, RuleSet
 from proxyhunt.schema import COLUMN_TYPES
 
-# At most this many events are listed in a finding's Events; Value still counts them all.
+# At most this many events are listed in a finding's Events, and this many hosts
+# in its Destinations; Value, SrcBytes and DstBytes still count every event.
 MAX_LISTED_EVENTS = 1000
+MAX_LISTED_DESTINATIONS = 1000
 
 _OPERATORS = {
     SigmaCorrelationConditionOperator.GT: ">",
@@ -228,9 +230,12 @@ class CorrelationQuery:
 
     ``select()`` returns a query with one row per finding and the columns
     g0 … gN (group-by values in the order of ``group-by``), WindowStart,
-    WindowEnd (UTC timestamps), Value and Events (a list of structs with
-    RuleId, SourceFile and SourceLine). ``findings_select()`` wraps it into
-    the columns of the findings table.
+    WindowEnd (UTC timestamps), Value, SrcBytes and DstBytes (sums over the
+    finding's events, NULL when no event has a size), Destinations (the
+    distinct DstHostname values, most bytes uploaded first) and Events (a
+    list of structs with RuleId, SourceFile, SourceLine, DstHostname and
+    SrcBytes). ``findings_select()`` wraps it into the columns of the
+    findings table.
     """
 
     def __init__(self, compiled: CompiledCorrelation, dialect: Dialect, sources: list[RuleEvents]) -> None:
@@ -261,6 +266,9 @@ class CorrelationQuery:
             f"islands AS ({self._islands()})",
             f"numbered AS ({self._numbered()})",
             f"chosen AS ({self._chosen()})",
+            f"members AS ({self._members()})",
+            f"hosts AS ({self._hosts()})",
+            f"destinations AS ({self._destinations()})",
         ]
         return "WITH " + ",\n".join(ctes) + "\n" + self._final()
 
@@ -282,6 +290,9 @@ class CorrelationQuery:
             "WindowStart",
             "WindowEnd",
             "Value",
+            "SrcBytes",
+            "DstBytes",
+            "Destinations",
             "Events",
         ]
         for index, group in enumerate(self.groups):
@@ -306,6 +317,9 @@ class CorrelationQuery:
                 f"{dialect.epoch_micros(dialect.identifier('TimeGenerated'))} AS event_us",
                 f"{dialect.identifier('SourceFile')} AS source_file",
                 f"{dialect.identifier('SourceLine')} AS source_line",
+                f"{dialect.identifier('DstHostname')} AS dst_hostname",
+                f"{dialect.identifier('SrcBytes')} AS src_bytes",
+                f"{dialect.identifier('DstBytes')} AS dst_bytes",
                 *groups,
                 f"{self._value_expression(correlation_input)} AS event_value",
             ]
@@ -435,8 +449,15 @@ class CorrelationQuery:
             "FROM numbered) ranked WHERE episode_rank = 1"
         )
 
-    def _final(self) -> str:
-        dialect = self.dialect
+    def _finding_key_names(self) -> list[str]:
+        """Return the columns that name one finding: its group values and its window."""
+        return [*self.groups, "window_start_us", "window_end_us", "value"]
+
+    def _finding_keys(self, alias: str) -> list[str]:
+        return [f"{alias}.{name}" for name in self._finding_key_names()]
+
+    def _members(self) -> str:
+        """Return each chosen window with each of its events, one row per event."""
         same_group = "".join(f" AND e.{group} = c.{group}" for group in self.groups)
         if self.correlation_type == "temporal_ordered":
             steps = " OR ".join(
@@ -445,17 +466,53 @@ class CorrelationQuery:
             in_window = f"({steps})"
         else:
             in_window = "e.event_us >= c.window_start_us AND e.event_us <= c.window_end_us"
+        keys = ", ".join(f"c.{name} AS {name}" for name in self._finding_key_names())
+        return (
+            f"SELECT {keys}, e.rule_id, e.event_us, e.source_file, e.source_line, e.dst_hostname, e.src_bytes, e.dst_bytes "
+            f"FROM chosen c JOIN kept e ON {in_window}{same_group}"
+        )
+
+    def _hosts(self) -> str:
+        """Return the bytes each finding uploaded to each of its destination hosts."""
+        keys = ", ".join(self._finding_keys("m"))
+        return (
+            f"SELECT {keys}, m.dst_hostname, sum(m.src_bytes) AS host_bytes FROM members m "
+            f"WHERE m.dst_hostname IS NOT NULL GROUP BY {keys}, m.dst_hostname"
+        )
+
+    def _destinations(self) -> str:
+        """Return each finding's hosts, most bytes uploaded first; hosts of unknown size last, then by name."""
+        keys = ", ".join(self._finding_keys("h"))
+        # Both engines sort ascending by every key, so the bytes are negated; NULL maps to 1, after every size.
+        hosts = self.dialect.ordered_values(
+            "h.dst_hostname", ["-coalesce(h.host_bytes, -1)", "h.dst_hostname"], MAX_LISTED_DESTINATIONS
+        )
+        return f"SELECT {keys}, {hosts} AS destinations FROM hosts h GROUP BY {keys}"
+
+    def _final(self) -> str:
+        dialect = self.dialect
         events = dialect.ordered_list(
-            [("RuleId", "e.rule_id"), ("SourceFile", "e.source_file"), ("SourceLine", "e.source_line")],
-            ["e.event_us", "e.source_file", "e.source_line", "e.rule_id"],
+            [
+                ("RuleId", "m.rule_id"),
+                ("SourceFile", "m.source_file"),
+                ("SourceLine", "m.source_line"),
+                ("DstHostname", "m.dst_hostname"),
+                ("SrcBytes", "m.src_bytes"),
+            ],
+            ["m.event_us", "m.source_file", "m.source_line", "m.rule_id"],
             MAX_LISTED_EVENTS,
         )
-        keys = ", ".join([*(f"c.{group}" for group in self.groups), "c.window_start_us", "c.window_end_us", "c.value"])
-        group_columns = "".join(f"c.{group} AS {group}, " for group in self.groups)
+        keys = ", ".join(self._finding_keys("m"))
+        joined = " AND ".join(f"d.{name} = m.{name}" for name in self._finding_key_names())
+        group_columns = "".join(f"m.{group} AS {group}, " for group in self.groups)
+        # A finding whose events all lack DstHostname has no destinations row, so the join is outer.
         return (
             f"SELECT {group_columns}"
-            f"{dialect.timestamp_from_micros('c.window_start_us')} AS WindowStart, "
-            f"{dialect.timestamp_from_micros('c.window_end_us')} AS WindowEnd, c.value AS Value, {events} AS Events "
-            f"FROM chosen c JOIN kept e ON {in_window}{same_group} "
-            f"GROUP BY {keys} ORDER BY c.window_start_us"
+            f"{dialect.timestamp_from_micros('m.window_start_us')} AS WindowStart, "
+            f"{dialect.timestamp_from_micros('m.window_end_us')} AS WindowEnd, m.value AS Value, "
+            f"CAST(sum(m.src_bytes) AS BIGINT) AS SrcBytes, CAST(sum(m.dst_bytes) AS BIGINT) AS DstBytes, "
+            f"coalesce(first(d.destinations), {dialect.typed_empty_list(dialect.text_type)}) AS Destinations, "
+            f"{events} AS Events "
+            f"FROM members m LEFT JOIN destinations d ON {joined} "
+            f"GROUP BY {keys} ORDER BY m.window_start_us"
         )

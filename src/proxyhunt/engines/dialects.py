@@ -16,6 +16,8 @@ class Dialect:
     """The SQL spelling of one engine. Subclasses override what their engine writes differently."""
 
     name: ClassVar[str] = ""
+    # The type name of text, as a list element type.
+    text_type: ClassVar[str] = "VARCHAR"
 
     def identifier(self, name: str) -> str:
         """Return ``name`` as a quoted identifier."""
@@ -60,6 +62,10 @@ class Dialect:
         """Return an aggregate: the list of structs of ``fields``, sorted by ``order_by``, first ``limit`` items."""
         raise NotImplementedError
 
+    def ordered_values(self, expression: str, order_by: Sequence[str], limit: int) -> str:
+        """Return an aggregate: the list of ``expression`` values, sorted ascending by ``order_by``, first ``limit`` items."""
+        raise NotImplementedError
+
     def typed_empty_list(self, element_type: str) -> str:
         raise NotImplementedError
 
@@ -97,6 +103,9 @@ class DuckDBDialect(Dialect):
         members = ", ".join(f"{self.identifier(name)} := {value}" for name, value in fields)
         return f"list(struct_pack({members}) ORDER BY {', '.join(order_by)})[1:{limit}]"
 
+    def ordered_values(self, expression: str, order_by: Sequence[str], limit: int) -> str:
+        return f"list({expression} ORDER BY {', '.join(order_by)})[1:{limit}]"
+
     def typed_empty_list(self, element_type: str) -> str:
         return f"[]::{element_type}[]"
 
@@ -108,6 +117,7 @@ class SparkDialect(Dialect):
     """Spark SQL 3.4 and later, with its default settings (backslash escapes in string literals)."""
 
     name: ClassVar[str] = "spark"
+    text_type: ClassVar[str] = "STRING"
 
     def identifier(self, name: str) -> str:
         return "`" + name.replace("`", "``") + "`"
@@ -154,6 +164,13 @@ class SparkDialect(Dialect):
         return (
             f"slice(transform(array_sort(collect_list(named_struct({members}))), "
             f"item -> named_struct({projected})), 1, {limit})"
+        )
+
+    def ordered_values(self, expression: str, order_by: Sequence[str], limit: int) -> str:
+        keys = ", ".join(f"'_k{index}', {key}" for index, key in enumerate(order_by))
+        return (
+            f"slice(transform(array_sort(collect_list(named_struct({keys}, '_v', {expression}))), "
+            f"item -> item._v), 1, {limit})"
         )
 
     def typed_empty_list(self, element_type: str) -> str:

@@ -415,7 +415,7 @@ class SparkEngine:
     def _register_alerts(self, connection: duckdb.DuckDBPyConnection) -> None:
         table = connection.sql(
             f"SELECT RuleId, RuleTitle, RuleSource, RuleType, Verdict, * EXCLUDE (RuleId, RuleTitle, RuleSource, RuleType, "
-            f"Verdict, RuleTags, Suppressions, Events, GroupBy) FROM {FINDINGS_TABLE} "
+            f"Verdict, RuleTags, Suppressions, Events, GroupBy, Destinations) FROM {FINDINGS_TABLE} "
             f"WHERE RuleType = '{RULE_TYPE_DETECTION}' AND Verdict = '{VERDICT_ALERT}'"
         ).to_arrow_table()
         frame = self.session.createDataFrame(table) if table.num_rows else self._empty_findings_frame(table)

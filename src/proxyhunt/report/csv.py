@@ -23,6 +23,7 @@ from proxyhunt.report.findings import (
     describe_values,
     events_of,
     group_by_of,
+    priority_reasons_of,
     rule_type_of,
     verdict_of,
 )
@@ -43,6 +44,7 @@ _LEADING_COLUMNS = (
     "RuleType",
     "RuleTitle",
     "RuleLevel",
+    "Priority",
     "RuleId",
     "RuleTags",
     "TimeGenerated",
@@ -67,7 +69,9 @@ _TRAILING_COLUMNS = (
     "WindowStart",
     "WindowEnd",
     "Value",
+    "Destinations",
     "Events",
+    "PriorityReasons",
     "RuleSource",
 )
 
@@ -130,6 +134,9 @@ def _cell_value(finding: dict[str, Any], column: str) -> Any:
         return describe_suppressions(finding)
     if column == "GroupBy":
         return describe_values(group_by_of(finding)) if "GroupBy" in finding else None
+    if column == "PriorityReasons":
+        # A reason may contain a comma, so reasons are joined with semicolons.
+        return "; ".join(priority_reasons_of(finding)) or None
     if column == "Events":
         events = events_of(finding)
         return "; ".join(f"{event.get('SourceFile')}:{event.get('SourceLine')}" for event in events) or None

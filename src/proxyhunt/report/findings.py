@@ -42,6 +42,18 @@ def events_of(finding: dict[str, Any]) -> list[dict[str, Any]]:
     return _list_of_dicts(finding.get("Events"))
 
 
+def destinations_of(finding: dict[str, Any]) -> list[str]:
+    """Return a correlation finding's destination hosts, most bytes uploaded first."""
+    value = _decoded(finding.get("Destinations"))
+    return [str(item) for item in value if item is not None] if isinstance(value, (list, tuple)) else []
+
+
+def priority_reasons_of(finding: dict[str, Any]) -> list[str]:
+    """Return why a finding has its triage priority: the rule's level, then each adjustment."""
+    value = _decoded(finding.get("PriorityReasons"))
+    return [str(item) for item in value] if isinstance(value, (list, tuple)) else []
+
+
 def group_by_of(finding: dict[str, Any]) -> dict[str, Any]:
     """Return the group-by field values of a correlation finding."""
     value = _decoded(finding.get("GroupBy"))

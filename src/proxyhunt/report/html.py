@@ -138,7 +138,7 @@ def render_html(result: HuntResult | HuntReport) -> str:
         invalid_utf8=sum(item.invalid_utf8_lines for item in files),
         alerts=[finding_view(finding) for finding in detections[:HTML_ROW_LIMIT]],
         alerts_cut=len(detections) > HTML_ROW_LIMIT,
-        correlations=[correlation_view(finding) for finding in correlations[:HTML_ROW_LIMIT]],
+        correlations=[correlation_view(finding, report) for finding in correlations[:HTML_ROW_LIMIT]],
         suppressed=[finding_view(finding) for finding in report.suppressed[:HTML_ROW_LIMIT]],
         suppressed_cut=len(report.suppressed) > HTML_ROW_LIMIT,
         rules_with_alerts=rule_options(report, detections),

@@ -15,18 +15,31 @@ from typing import Any
 from proxyhunt.report.findings import (
     describe_suppressions,
     describe_values,
+    destinations_of,
     events_of,
     group_by_of,
+    priority_reasons_of,
     rule_key_of,
     suppression_entries,
 )
 from proxyhunt.report.model import HuntReport
 from proxyhunt.report.text import format_bytes, format_time, safe_text
+from proxyhunt.tuning.triage import priority_rank
 
 # Finding keys shown first in a finding's details; the others follow in their own order.
-_DETAIL_ORDER = ("RuleTitle", "RuleId", "RuleLevel", "RuleType", "Verdict", "TimeGenerated", "SourceFile", "SourceLine")
+_DETAIL_ORDER = (
+    "RuleTitle",
+    "RuleId",
+    "RuleLevel",
+    "Priority",
+    "RuleType",
+    "Verdict",
+    "TimeGenerated",
+    "SourceFile",
+    "SourceLine",
+)
 # Keys whose values the details show in a form of their own, or not at all.
-_DETAIL_HIDDEN = {"Suppressions", "GroupBy", "Events"}
+_DETAIL_HIDDEN = {"Suppressions", "GroupBy", "Events", "PriorityReasons", "Destinations"}
 # ATT&CK technique, group and software tags, as the Sigma tag specification writes them.
 _ATTACK_TAG = re.compile(r"^attack\.(?P<kind>[tgs])(?P<number>\d{4})(?:\.(?P<sub>\d{3}))?$", re.IGNORECASE)
 _ATTACK_PATHS = {"t": "techniques", "g": "groups", "s": "software"}
@@ -57,6 +70,9 @@ class FindingView:
     url: str
     status: str
     user_agent: str
+    priority: str
+    priority_sort: int
+    priority_reasons: str
     up: str
     up_sort: str
     down: str
@@ -100,9 +116,21 @@ def _finding_fields(finding: dict[str, Any]) -> list[tuple[str, str]]:
     keys = [key for key in _DETAIL_ORDER if key in finding]
     keys += [key for key in finding if key not in _DETAIL_ORDER and key not in _DETAIL_HIDDEN]
     fields = [(key, _display(finding[key])) for key in keys if finding[key] not in (None, "", [], {})]
+    reasons = priority_reasons_of(finding)
+    if reasons:
+        # A reason may contain a comma ("at Sat 04:00, outside working hours"), so they are joined with semicolons.
+        fields.append(("PriorityReasons", safe_text("; ".join(reasons))))
     if finding.get("Suppressions"):
         fields.append(("Suppressions", safe_text(describe_suppressions(finding))))
     return fields
+
+
+def _priority_fields(finding: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "priority": safe_text(finding.get("Priority")),
+        "priority_sort": priority_rank(finding),
+        "priority_reasons": safe_text("; ".join(priority_reasons_of(finding))),
+    }
 
 
 def finding_view(finding: dict[str, Any]) -> FindingView:
@@ -128,6 +156,7 @@ def finding_view(finding: dict[str, Any]) -> FindingView:
         url=safe_text(finding.get("Url")),
         status=safe_text(finding.get("HttpStatusCode")),
         user_agent=safe_text(finding.get("HttpUserAgent")),
+        **_priority_fields(finding),
         up=format_bytes(finding.get("SrcBytes")),
         up_sort=sort_number(finding.get("SrcBytes")),
         down=format_bytes(finding.get("DstBytes")),
@@ -139,15 +168,29 @@ def finding_view(finding: dict[str, Any]) -> FindingView:
     )
 
 
-def correlation_view(finding: dict[str, Any]) -> dict[str, Any]:
+def _event_text(event: dict[str, Any]) -> str:
+    """Return one event of a correlation as ``file:line (rule), host, bytes``."""
+    parts = [f"{event.get('SourceFile')}:{event.get('SourceLine')} ({event.get('RuleId') or ''})"]
+    if event.get("DstHostname"):
+        parts.append(str(event["DstHostname"]))
+    if event.get("SrcBytes") is not None:
+        parts.append(f"{format_bytes(event['SrcBytes'])} up")
+    return safe_text(", ".join(parts))
+
+
+def correlation_view(finding: dict[str, Any], report: HuntReport) -> dict[str, Any]:
+    """Return one row of the correlations table: window, group, value, bytes, destinations and events."""
     start, end = finding.get("WindowStart"), finding.get("WindowEnd")
     events = events_of(finding)
     fields = _finding_fields(finding)
-    fields += [
-        (f"Event {index}", safe_text(f"{event.get('SourceFile')}:{event.get('SourceLine')} ({event.get('RuleId') or ''})"))
-        for index, event in enumerate(events, start=1)
-    ]
+    fields += [(f"Event {index}", _event_text(event)) for index, event in enumerate(events, start=1)]
     return {
+        **_priority_fields(finding),
+        "up": format_bytes(finding.get("SrcBytes")),
+        "up_sort": sort_number(finding.get("SrcBytes")),
+        "down": format_bytes(finding.get("DstBytes")),
+        "down_sort": sort_number(finding.get("DstBytes")),
+        "destinations": [safe_text(host) for host in destinations_of(finding)],
         "rule_key": rule_key_of(finding),
         "rule_title": safe_text(finding.get("RuleTitle")),
         "level": safe_text(finding.get("RuleLevel")),
@@ -157,7 +200,7 @@ def correlation_view(finding: dict[str, Any]) -> dict[str, Any]:
         "end": _display(end),
         "end_sort": end.isoformat() if isinstance(end, datetime) else _display(end),
         "group": safe_text(describe_values(group_by_of(finding))),
-        "value": _display(finding.get("Value")),
+        "value": safe_text(report.value_text(finding)),
         "value_sort": sort_number(finding.get("Value")),
         "events": events,
         "fields": fields,

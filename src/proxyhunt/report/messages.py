@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxyhunt.hunt import HuntResult
+from proxyhunt.hunt import CoverageGap, HuntResult
 from proxyhunt.report.text import count_noun
 
 # Above this many skipped rules, warnings count them per reason instead of listing each.
@@ -62,8 +62,35 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
         for problem in skipped:
             messages.append(ReportMessage("note", f"rule skipped: {problem}"))
 
-    for gap in result.coverage:
-        messages.append(ReportMessage("warning", str(gap)))
+    messages += _coverage_messages(result.coverage)
     for note in result.notes:
         messages.append(ReportMessage("note", note))
     return messages
+
+
+def _coverage_messages(gaps: list[CoverageGap]) -> list[ReportMessage]:
+    """Return one warning per file for the rules that could not match, and one for those only partly evaluated.
+
+    A bundled rule pack reads many columns, so a format without a user agent
+    would otherwise give one line per rule.
+    """
+    groups: dict[tuple[str, bool], list[CoverageGap]] = {}
+    for gap in gaps:
+        groups.setdefault((gap.path, gap.blind), []).append(gap)
+
+    messages = []
+    for (path, blind), group in groups.items():
+        if len(group) == 1:
+            messages.append(ReportMessage("warning", str(group[0])))
+            continue
+        titles = _quoted_titles([gap.rule_title for gap in group])
+        missing = ", ".join(sorted({column for gap in group for column in gap.missing}))
+        outcome = "could not match" if blind else "were only partly evaluated"
+        messages.append(ReportMessage("warning", f"{path}: rules {titles} {outcome}: the file carries no {missing}"))
+    return messages
+
+
+def _quoted_titles(titles: list[str]) -> str:
+    """Return ``'A', 'B' and 'C'``."""
+    quoted = [f"'{title}'" for title in titles]
+    return ", ".join(quoted[:-1]) + f" and {quoted[-1]}"

@@ -26,6 +26,8 @@ from proxyhunt.report.findings import (
     verdict_of,
 )
 from proxyhunt.report.messages import ReportMessage, collect_messages
+from proxyhunt.report.text import format_bytes
+from proxyhunt.tuning.triage import triage_order
 
 # The upload chart uses the narrowest of these bucket widths that needs no more than MAX_BUCKETS bars.
 BUCKET_WIDTHS = (
@@ -44,6 +46,10 @@ CHART_SOURCES = 10
 TOP_DESTINATIONS = 15
 OTHER_SOURCES = "other sources"
 _EPOCH = datetime(1970, 1, 1)
+# Correlation types whose value is an amount of the condition's field, so a
+# value over SrcBytes or DstBytes is a number of bytes.
+_AMOUNT_TYPES = frozenset({"value_sum", "value_avg", "value_percentile", "value_median"})
+_BYTE_COLUMNS = frozenset({"SrcBytes", "DstBytes"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class RuleSummary:
     source: str
     alerts: int = 0
     suppressed: int = 0
+    # Titles of the correlations that count this rule's events without it giving findings of its own.
+    feeds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ class HuntReport:
     messages: list[ReportMessage]
     # What the process-creation logs gave the correlation, one line each; the terminal prints these itself.
     process_lines: list[str] = field(default_factory=list)
+    # Keys of the correlation rules whose Value is a number of bytes.
+    byte_valued_rules: frozenset[str] = frozenset()
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
 
     @property
@@ -132,16 +142,28 @@ class HuntReport:
     def bytes_uploaded(self) -> int:
         return sum(source.bytes_uploaded or 0 for source in self.sources)
 
+    def value_text(self, finding: dict[str, Any]) -> str:
+        """Return a correlation finding's Value for a reader: bytes in IEC units, else the number."""
+        value = finding.get("Value")
+        if value is None:
+            return ""
+        if rule_key_of(finding) in self.byte_valued_rules:
+            return format_bytes(round(value))
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
 
 def build_report(result: HuntResult, rejects_written: bool = False) -> HuntReport:
     """Split the findings into alerts and suppressed ones and compute every summary the reports show.
+
+    Alerts and suppressed findings are each ordered by triage priority,
+    highest first, then by time.
 
     Sources, destinations and the upload chart count alert events from
     detection rules only, each event once even when several rules matched it.
     ``rejects_written`` drops the hint to write rejected lines with --rejects.
     """
-    alerts = [finding for finding in result.findings if verdict_of(finding) != SUPPRESSED]
-    suppressed = [finding for finding in result.findings if verdict_of(finding) == SUPPRESSED]
+    alerts = triage_order(finding for finding in result.findings if verdict_of(finding) != SUPPRESSED)
+    suppressed = triage_order(finding for finding in result.findings if verdict_of(finding) == SUPPRESSED)
 
     events = _unique_events(finding for finding in alerts if not is_correlation(finding))
     series, width = _upload_series(events)
@@ -157,7 +179,20 @@ def build_report(result: HuntResult, rejects_written: bool = False) -> HuntRepor
         bucket_width=width,
         messages=collect_messages(result, rejects_written),
         process_lines=_process_lines(result),
+        byte_valued_rules=_byte_valued_rules(result),
     )
+
+
+def _byte_valued_rules(result: HuntResult) -> frozenset[str]:
+    """Return the keys of the correlations that sum, average or rank SrcBytes or DstBytes."""
+    keys = set()
+    for correlation in getattr(result, "correlations", None) or []:
+        if not correlation.runnable or correlation.loaded.correlation_type not in _AMOUNT_TYPES:
+            continue
+        columns = {column for item in correlation.inputs for column in item.value_columns}
+        if columns and columns <= _BYTE_COLUMNS:
+            keys.add(correlation.loaded.key)
+    return frozenset(keys)
 
 
 def _process_lines(result: HuntResult) -> list[str]:
@@ -187,6 +222,7 @@ def _rule_summaries(result: HuntResult) -> list[RuleSummary]:
         summaries[loaded.key] = RuleSummary(
             loaded.key, loaded.title, loaded.level, DETECTION, tuple(loaded.tags), loaded.path
         )
+    feeds: dict[str, list[str]] = {}
     for correlation in getattr(result, "correlations", None) or []:
         if not correlation.runnable:
             continue
@@ -194,6 +230,9 @@ def _rule_summaries(result: HuntResult) -> list[RuleSummary]:
         summaries[loaded.key] = RuleSummary(
             loaded.key, loaded.title, loaded.level, CORRELATION, tuple(loaded.tags), loaded.path
         )
+        if not loaded.rule.generate:
+            for item in correlation.inputs:
+                feeds.setdefault(item.rule.key, []).append(loaded.title)
 
     alerts: dict[str, int] = {}
     suppressed: dict[str, int] = {}
@@ -221,6 +260,7 @@ def _rule_summaries(result: HuntResult) -> list[RuleSummary]:
             summary.source,
             alerts.get(summary.key, 0),
             suppressed.get(summary.key, 0),
+            tuple(feeds.get(summary.key, ())),
         )
         for summary in summaries.values()
     ]

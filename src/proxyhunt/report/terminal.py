@@ -22,6 +22,7 @@ from proxyhunt.hunt import HuntResult
 from proxyhunt.report.findings import (
     describe_suppressions,
     describe_values,
+    destinations_of,
     events_of,
     group_by_of,
     is_correlation,
@@ -51,6 +52,8 @@ WIDE_SOURCE_COLUMNS = 60
 WIDE_LOCATION_COLUMNS = 40
 # Terminals narrower than this get three lines per finding instead of one.
 WIDE_LAYOUT_COLUMNS = 170
+# A correlation row names this many destinations and counts the rest; the HTML report lists them all.
+LISTED_DESTINATIONS = 3
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 _MESSAGE_STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
@@ -115,6 +118,7 @@ def _cut_left(text: str, width: int) -> str:
 def _wide_findings_table(findings: list[dict[str, Any]], with_suppressions: bool = False) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     table.add_column("Time (UTC)", no_wrap=True, min_width=19)
+    table.add_column("Priority", no_wrap=True)
     table.add_column("Source", overflow="fold", max_width=WIDE_SOURCE_COLUMNS)
     table.add_column("Host", overflow="ellipsis", no_wrap=True, max_width=WIDE_HOST_COLUMNS)
     table.add_column("URL", overflow="ellipsis", no_wrap=True, ratio=3)
@@ -129,6 +133,7 @@ def _wide_findings_table(findings: list[dict[str, Any]], with_suppressions: bool
     for finding in findings:
         cells = [
             format_time(finding.get("TimeGenerated")),
+            _priority(finding),
             _plain(source_label(finding.get("SrcIpAddr"), finding.get("SrcUsername"))),
             _plain(_cut_left(safe_text(finding.get("DstHostname") or finding.get("DstIpAddr")), WIDE_HOST_COLUMNS)),
             _plain(finding.get("Url")),
@@ -152,10 +157,12 @@ def _narrow_findings_table(findings: list[dict[str, Any]], width: int, with_supp
     and the values they matched, folded over as many lines as it needs.
     """
     source_width = NARROW_SOURCE_COLUMNS
+    # The date takes 10 characters; only "informational" needs more.
+    time_width = max([10, *(len(finding.get("Priority") or "") for finding in findings)])
     # Four columns with their separators take 12 characters besides their contents.
-    request_width = max(20, width - 10 - source_width - 10 - 12)
+    request_width = max(20, width - time_width - source_width - 10 - 12)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-    table.add_column("Time (UTC)", no_wrap=True, width=10)
+    table.add_column("Time (UTC)\n\nPriority", no_wrap=True, width=time_width)
     table.add_column("Source IP\nUser\nFile:line", overflow="fold", width=source_width)
     heading = "Host\nRequest\nUser agent" + ("\nSuppressed by" if with_suppressions else "")
     table.add_column(heading, overflow="ellipsis", no_wrap=True, ratio=1)
@@ -164,7 +171,8 @@ def _narrow_findings_table(findings: list[dict[str, Any]], width: int, with_supp
     short_names = _short_file_names(findings)
     for finding in findings:
         time = finding.get("TimeGenerated")
-        when = f"{time:%Y-%m-%d}\n{time:%H:%M:%S}" if time else ""
+        when = Text(f"{time:%Y-%m-%d}\n{time:%H:%M:%S}\n" if time else "\n\n")
+        when.append_text(_priority(finding))
         host = finding.get("DstHostname") or finding.get("DstIpAddr") or ""
         request = f"{finding.get('HttpRequestMethod') or ''} {finding.get('Url') or ''}".strip()
         details = _lines(_cut_left(safe_text(host), request_width), request, finding.get("HttpUserAgent"))
@@ -195,22 +203,53 @@ def _suppression_lines(finding: dict[str, Any], width: int) -> list[str]:
     return lines
 
 
-def _correlation_table(findings: list[dict[str, Any]], width: int) -> Table:
-    """Return a table with one row per correlation finding: its time window, group, aggregated value and events."""
+def _priority(finding: dict[str, Any]) -> Text:
+    priority = finding.get("Priority") or ""
+    return _plain(priority, _LEVEL_STYLES.get(priority))
+
+
+def _destination_lines(finding: dict[str, Any], width: int) -> list[str]:
+    """Return the first LISTED_DESTINATIONS hosts, cut from the left to ``width``, and how many more there are."""
+    hosts = destinations_of(finding)
+    lines = [_cut_left(safe_text(host), width) for host in hosts[:LISTED_DESTINATIONS]]
+    if len(hosts) > LISTED_DESTINATIONS:
+        lines.append(f"+{len(hosts) - LISTED_DESTINATIONS} more")
+    return lines
+
+
+def _correlation_table(findings: list[dict[str, Any]], width: int, report: HuntReport) -> Table:
+    """Return a table with one row per correlation finding.
+
+    Each row shows the window and priority, the group and the destinations,
+    the aggregated value with the bytes sent up and down, and the events.
+    """
+    # The destinations tell more than the file names of the events, so they get the room.
+    events_width = max(13, width // 6)
+    # The table's two edges and three column gaps take 11 characters besides the columns.
+    host_width = max(16, width - 19 - 10 - events_width - 11)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
-    table.add_column("Window (UTC)", no_wrap=True, width=19)
-    table.add_column("Group", overflow="fold", ratio=2)
-    table.add_column("Value", justify="right", no_wrap=True)
-    table.add_column("Events", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("Window (UTC)\n\nPriority", no_wrap=True, width=19, vertical="top")
+    table.add_column("Group\nDestinations\n", overflow="fold", width=host_width)
+    table.add_column("Value\nUp\nDown", justify="right", no_wrap=True, width=10)
+    table.add_column("Events\n\n", overflow="ellipsis", no_wrap=True, width=events_width)
     short_names = _short_file_names([event for finding in findings for event in events_of(finding)])
     for finding in findings:
         events = events_of(finding)
         first = f"first {_location(events[0], short_names)}" if events else ""
+        window = Text(f"{format_time(finding.get('WindowStart'))}\n{format_time(finding.get('WindowEnd'))}\n")
+        window.append_text(_priority(finding))
+        destinations = _destination_lines(finding, host_width)
         table.add_row(
-            f"{format_time(finding.get('WindowStart'))}\n{format_time(finding.get('WindowEnd'))}",
-            _plain(describe_values(group_by_of(finding))),
-            _plain(finding.get("Value")),
-            _lines(count_noun(len(events), "event"), _cut_left(safe_text(first), max(12, width // 4))),
+            window,
+            _lines(describe_values(group_by_of(finding)), *(destinations or ["-"])),
+            "\n".join(
+                [
+                    report.value_text(finding),
+                    format_bytes(finding.get("SrcBytes")) or "-",
+                    format_bytes(finding.get("DstBytes")) or "-",
+                ]
+            ),
+            _lines(count_noun(len(events), "event"), _cut_left(safe_text(first), events_width)),
         )
     return table
 
@@ -231,13 +270,23 @@ def _print_rule_heading(console: Console, title: str, level: str, total: int, no
     console.print(heading)
 
 
-def _print_findings(console: Console, findings: list[dict[str, Any]], totals: dict[str, int], noun: str, with_suppressions: bool) -> None:
-    """Print one table per rule: correlation findings in their own layout, the others as events."""
+def _print_findings(
+    console: Console,
+    report: HuntReport,
+    findings: list[dict[str, Any]],
+    totals: dict[str, int],
+    noun: str,
+    with_suppressions: bool,
+) -> None:
+    """Print one table per rule: correlation findings in their own layout, the others as events.
+
+    The rule of the highest-priority finding comes first, as ``findings`` are in triage order.
+    """
     narrow = console.width < WIDE_LAYOUT_COLUMNS
     for (title, level, rule_key), group in _group_by_rule(findings).items():
         _print_rule_heading(console, title, level, totals.get(rule_key, len(group)), noun)
         if is_correlation(group[0]):
-            console.print(_correlation_table(group, console.width))
+            console.print(_correlation_table(group, console.width, report))
         elif narrow:
             console.print(_narrow_findings_table(group, console.width, with_suppressions))
         else:
@@ -247,7 +296,7 @@ def _print_findings(console: Console, findings: list[dict[str, Any]], totals: di
 def render_findings(
     console: Console, result: HuntResult | HuntReport, limit: int | None = None, show_suppressed: bool = False
 ) -> None:
-    """Print the alerts, one table per rule, in time order, then what the filters suppressed.
+    """Print the alerts, one table per rule, by triage priority and then time, then what the filters suppressed.
 
     Long values are cut with an ellipsis to fit the terminal; the JSON Lines,
     CSV and HTML outputs keep them whole. Below WIDE_LAYOUT_COLUMNS each
@@ -258,7 +307,7 @@ def render_findings(
     report = _report(result)
     alert_totals = {rule.key: rule.alerts for rule in report.rules}
     listed_alerts = report.alerts if limit is None else report.alerts[:limit]
-    _print_findings(console, listed_alerts, alert_totals, "finding", with_suppressions=False)
+    _print_findings(console, report, listed_alerts, alert_totals, "finding", with_suppressions=False)
     if limit is not None and len(report.alerts) > limit:
         console.print(
             f"… {len(report.alerts) - limit} more findings; write them all with --output FILE.jsonl, --csv or --html"
@@ -272,7 +321,7 @@ def render_findings(
     suppressed_totals = {rule.key: rule.suppressed for rule in report.rules}
     listed_suppressed = report.suppressed if limit is None else report.suppressed[:limit]
     console.print(Text("Suppressed findings", style="bold"))
-    _print_findings(console, listed_suppressed, suppressed_totals, "suppressed finding", with_suppressions=True)
+    _print_findings(console, report, listed_suppressed, suppressed_totals, "suppressed finding", with_suppressions=True)
     if limit is not None and len(report.suppressed) > limit:
         console.print(f"… {len(report.suppressed) - limit} more suppressed findings; write them all with --csv or --html")
 
@@ -389,10 +438,14 @@ def render_rules(console: Console, result: HuntResult | HuntReport) -> None:
     if any_suppressed:
         table.add_column("Suppressed", justify="right")
     for rule in report.rules:
+        title = _plain(rule.title)
+        if rule.feeds and not rule.alerts and not rule.suppressed:
+            # Its events appear only inside the correlation's findings, so a count of 0 would mislead.
+            title.append(f"\n  events counted by {', '.join(rule.feeds)}", style="dim")
         cells: list[Text | str] = [
-            _plain(rule.title),
+            title,
             _plain(rule.level, _LEVEL_STYLES.get(rule.level)),
-            str(rule.alerts),
+            "-" if rule.feeds and not rule.alerts else str(rule.alerts),
         ]
         if any_suppressed:
             cells.append(str(rule.suppressed))
