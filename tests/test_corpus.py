@@ -421,9 +421,20 @@ MUTATIONS = [
 ]
 
 
-def test_rclone_hits_exactly_rclone_agents(tmp_path):
-    expected: set[tuple[str, int]] = set()
+SQUID_NATIVE = CORPUS / "squid-native/azure-sentinel-asim-Squid_Squid-Proxy_WebSession_IngestedLogs.csv"
+SEED_RULE = Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml"
+# The user agents of MUTATED_AGENTS that the rclone pack flags and the seed rule misses.
+PACK_ONLY_AGENTS = {"rclone/1.63.0", "ISV|rclone.org|rclone/v1.55.1"}
+
+
+def mutated_corpus(tmp_path: Path) -> tuple[list[str], dict[tuple[str, int], str]]:
+    """Write the corpus files of MUTATIONS with rclone user agents mixed in.
+
+    Returns the paths to hunt (the mutated files, then the native Squid log,
+    which records no user agent) and the user agent of each (file, line).
+    """
     paths = []
+    agents_by_line: dict[tuple[str, int], str] = {}
     for relative, format_name, mutate in MUTATIONS:
         target = tmp_path / Path(relative).name
         mutate(CORPUS / relative, target)
@@ -432,31 +443,45 @@ def test_rclone_hits_exactly_rclone_agents(tmp_path):
         agents = AGENT_PARSERS[format_name](target)
         for value in MUTATED_AGENTS:
             assert value in agents.values(), f"{target.name} did not get the user agent {value!r}"
-        expected |= {
-            (str(target), number)
-            for number, agent in agents.items()
-            if agent is not None and agent.lower().startswith("rclone/v")
-        }
-    squid = CORPUS / "squid-native/azure-sentinel-asim-Squid_Squid-Proxy_WebSession_IngestedLogs.csv"
-    paths.append(str(squid))
+        agents_by_line |= {(str(target), number): agent for number, agent in agents.items() if agent is not None}
+    paths.append(str(SQUID_NATIVE))
+    return paths, agents_by_line
+
+
+def test_rclone_hits_exactly_rclone_agents(tmp_path):
+    paths, agents_by_line = mutated_corpus(tmp_path)
+    expected = {line for line, agent in agents_by_line.items() if agent.lower().startswith("rclone/v")}
+
+    # The seed rule alone, as shipped before the rclone pack.
+    result = hunt(paths, rule_paths=[str(SEED_RULE)], include_bundled=False)
+
+    assert [report.error for report in result.files] == [None] * len(paths)
+    assert [report.format for report in result.files] == [name for _, name, _ in MUTATIONS] + ["csv+squid"]
+    assert {finding["RuleTitle"] for finding in result.findings} == {RULE_TITLE}
+    hits = {(finding["SourceFile"], finding["SourceLine"]) for finding in result.findings}
+    assert len(expected) > 20
+    assert hits == expected
+    assert {finding["HttpUserAgent"].lower() for finding in result.findings} == {agent.lower() for agent in RCLONE_MATCHES}
+    assert not [finding for finding in result.findings if finding["SourceFile"] == str(SQUID_NATIVE)]
+    assert [gap.missing for gap in result.coverage if gap.path == str(SQUID_NATIVE)] == [("HttpUserAgent",)]
+
+
+def test_rclone_pack_adds_variants_only(tmp_path):
+    paths, agents_by_line = mutated_corpus(tmp_path)
+    seed_lines = {line for line, agent in agents_by_line.items() if agent.lower().startswith("rclone/v")}
+    pack_lines = {line for line, agent in agents_by_line.items() if agent in PACK_ONLY_AGENTS}
 
     result = hunt(paths)
 
     assert [report.error for report in result.files] == [None] * len(paths)
-    assert [report.format for report in result.files] == [name for _, name, _ in MUTATIONS] + ["csv+squid"]
-    hits = {
-        (finding["SourceFile"], finding["SourceLine"])
-        for finding in result.findings
-        if finding["RuleTitle"] == RULE_TITLE
-    }
-    assert len(expected) > 20
-    assert hits == expected
-    assert {agent.lower() for agent in (finding["HttpUserAgent"] for finding in result.findings)} == {
-        agent.lower() for agent in RCLONE_MATCHES
-    }
-    assert not [finding for finding in result.findings if finding["SourceFile"] == str(squid)]
-    squid_gaps = [gap for gap in result.coverage if gap.path == str(squid)]
-    assert [gap.missing for gap in squid_gaps] == [("HttpUserAgent",)]
+    seed = {(finding["SourceFile"], finding["SourceLine"]) for finding in result.findings if finding["RuleTitle"] == RULE_TITLE}
+    assert seed == seed_lines
+    pack = [finding for finding in result.findings if finding["RuleTitle"] != RULE_TITLE]
+    # On the public corpus the pack flags only the mutated rclone lines that the seed rule misses:
+    # no real traffic of the corpus, and no volume or Mega correlation.
+    assert {finding.get("RuleType") for finding in pack} == {"detection"}
+    assert {(finding["SourceFile"], finding["SourceLine"]) for finding in pack} == pack_lines
+    assert len(pack_lines) > 20
 
 
 # CEF, CommonSecurityLog CSV and Sentinel JSON exports. Their expected rejections

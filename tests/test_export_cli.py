@@ -19,6 +19,8 @@ from proxyhunt.cli import cli
 from proxyhunt.schema import create_table_sql
 
 TARGETS = ("kql", "spl", "esql", "sparksql", "duckdbsql")
+# The seed rclone rule alone, for tests of single-rule output; the bundled rclone pack adds more rules.
+RCLONE_RULE = str(Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml")
 # A title whose line break would end a comment and run the next line as query text.
 INJECTED_TITLE = "Evil\\nDROP TABLE websession;\\r\\u2028-- x\\u0085y"
 # An OSC sequence that sets the terminal window title, then a BEL.
@@ -75,7 +77,7 @@ def test_output_through_symlink(tmp_path: Path) -> None:
     target.write_text("old\n", encoding="utf-8")
     link = tmp_path / "latest.kql"
     link.symlink_to(target)
-    result = run("--target", "kql", "--output", str(link))
+    result = run("--target", "kql", "--no-default-rules", "--rules", RCLONE_RULE, "--output", str(link))
     assert result.exit_code == 0, result.output
     assert link.is_symlink()
     assert target.read_text(encoding="utf-8").startswith("imWebSession\n")
@@ -87,7 +89,7 @@ def test_output_to_fifo(tmp_path: Path) -> None:
     received: list[str] = []
     reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf-8")))
     reader.start()
-    result = run("--target", "kql", "--output", str(fifo))
+    result = run("--target", "kql", "--no-default-rules", "--rules", RCLONE_RULE, "--output", str(fifo))
     reader.join(timeout=30)
     assert result.exit_code == 0, result.output
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
@@ -111,7 +113,7 @@ def test_duckdb_script_runs_whole(tmp_path: Path) -> None:
     write_rule(tmp_path, "evil.yml", INJECTED_TITLE)
     write_rule(tmp_path, "other.yml", "Other")
     script = tmp_path / "queries.sql"
-    result = run("--target", "duckdbsql", "--rules", str(tmp_path), "--output", str(script))
+    result = run("--target", "duckdbsql", "--no-default-rules", "--rules", RCLONE_RULE, "--rules", str(tmp_path), "--output", str(script))
     assert result.exit_code == 0, result.output
     text = script.read_text(encoding="utf-8")
     assert text.count(";\n") == 3
@@ -170,7 +172,7 @@ def test_invalid_options_rejected(arguments: tuple[str, ...], message: str) -> N
     ],
 )
 def test_valid_table_and_index(arguments: tuple[str, ...], expected: str) -> None:
-    result = run(*arguments)
+    result = run(*arguments, "--no-default-rules", "--rules", RCLONE_RULE)
     assert result.exit_code == 0, result.output
     assert expected in result.stdout
 
@@ -185,4 +187,31 @@ def test_kql_placeholder_name_not_identifier(tmp_path: Path) -> None:
     result = run("--target", "kql", "--no-default-rules", "--rules", str(rule), "--placeholders", "let")
     assert result.exit_code == 2
     assert "placeholder %bad-name% is not a KQL identifier" in result.stderr
-    assert "bad-name" not in result.stdout
+    # The name reaches the output only in the comment that gives the reason, never as query text.
+    assert [line for line in result.stdout.splitlines() if "bad-name" in line] == [
+        "// Not converted: Placeholder: cannot be converted to KQL for Microsoft Sentinel (ASIM imWebSession): "
+        "placeholder %bad-name% is not a KQL identifier, so it cannot name a let "
+        "list or watchlist; use --placeholders expand"
+    ]
+
+
+def test_esql_rejected_correlations_leave_others() -> None:
+    result = run("--target", "esql")
+    # A rule that the target cannot express gives exit status 2, as for a single rejected rule.
+    assert result.exit_code == 2
+
+    correlations = (
+        "Large Upload to Cloud Storage From One Source",
+        "Sustained Upload Through CONNECT Tunnels by a Go Program",
+        "Rclone Mega Chunked Upload",
+    )
+    for title in correlations:
+        assert f"({title}): cannot be converted to Elastic ES|QL" in result.stderr, title
+        assert f"// Not converted: {title} (" in result.stdout, title
+    assert "sliding time windows" in result.stdout
+
+    # Every detection rule is still converted, the seed rule among them.
+    assert "// Rclone Activity via Proxy (2c03648b-e081-41a5-b9fb-7d854a915091)\nFROM logs-*\n" in result.stdout
+    queries = [block for block in result.stdout.split("\n\n") if "\nFROM logs-*" in block]
+    assert len(queries) >= 10
+    assert result.stdout.count("// Not converted: ") == len(correlations)

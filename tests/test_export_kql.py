@@ -26,6 +26,8 @@ from proxyhunt.export.sentinel import Schedule, analytic_rule, arm_template
 
 TESTS = Path(__file__).parent
 GOLDEN_KQL = TESTS / "golden" / "kql"
+# The seed rclone rule alone, for tests of single-rule output; the bundled rclone pack adds correlations.
+RCLONE_RULE = TESTS.parent / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml"
 
 
 def write_rule(tmp_path: Path, detection: str, name: str = "rule.yml", extra: str = "") -> Path:
@@ -245,7 +247,7 @@ def test_sentinel_schedule_bounds_accepted() -> None:
 
 
 def test_arm_template() -> None:
-    conversions, _ = convert([], "kql")
+    conversions, _ = convert([str(RCLONE_RULE)], "kql", include_bundled=False)
     template = arm_template(conversions, Schedule("15m", "1h"))
     resource = template["resources"][0]
     assert resource["type"] == "Microsoft.OperationalInsights/workspaces/providers/alertRules"
@@ -257,7 +259,9 @@ def test_arm_template() -> None:
 
 def test_cli_convert_sentinel_analytic(tmp_path: Path) -> None:
     output = tmp_path / "rule.yaml"
-    completed = run_cli("convert", "--target", "kql", "--sentinel-analytic", "--output", str(output))
+    completed = run_cli(
+        "convert", "--target", "kql", "--sentinel-analytic", "--no-default-rules", "--rules", str(RCLONE_RULE), "--output", str(output)
+    )
     assert completed.returncode == 0, completed.stderr
     assert yaml.safe_load(output.read_text(encoding="utf-8"))["name"] == "Rclone Activity via Proxy"
     assert "ASimWebSessionSquidProxy" in completed.stderr
@@ -307,8 +311,13 @@ def kusto_diagnostics(queries: list[str]) -> list[list[str]]:
 
 
 def test_kql_parses_with_kusto_language(tmp_path: Path) -> None:
-    queries = {path.name: path.read_text(encoding="utf-8") for path in sorted(GOLDEN_KQL.glob("*.kql"))}
-    queries = {name: text for name, text in queries.items() if not text.startswith("error:")}
+    # A golden file of a rule file with several documents (a correlation and its base rule) holds one query per block.
+    queries = {
+        f"{path.name}#{number}": block
+        for path in sorted(GOLDEN_KQL.glob("*.kql"))
+        for number, block in enumerate(path.read_text(encoding="utf-8").split("\n\n"))
+        if not block.startswith("error:")
+    }
     path = write_rule(
         tmp_path, "sel:\n    c-useragent|startswith: 'rclone/v'\nfilter:\n    cs-host|expand: '%backup_hosts%'\n"
         "condition: sel and not filter\n",
@@ -350,7 +359,7 @@ def test_kql_correlation_sliding_window(tmp_path: Path) -> None:
     path = tmp_path / "correlation.yml"
     path.write_text(CORRELATION, encoding="utf-8")
     conversions, _ = convert([str(path)], "kql")
-    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    correlation = next(conversion for conversion in conversions if conversion.rule_path == str(path))
     assert correlation.ok, correlation.error
     query = correlation.query
     assert "| extend WindowStart = todatetime(Anchor.t), WindowEnd = todatetime(Anchor.t) + 600s" in query
@@ -363,7 +372,7 @@ def test_esql_correlation_rejected(tmp_path: Path) -> None:
     path = tmp_path / "correlation.yml"
     path.write_text(CORRELATION, encoding="utf-8")
     conversions, _ = convert([str(path)], "esql")
-    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    correlation = next(conversion for conversion in conversions if conversion.rule_path == str(path))
     assert not correlation.ok
     assert "sliding time windows" in correlation.error
 
@@ -372,13 +381,13 @@ def test_spl_correlation_rejects_lt(tmp_path: Path) -> None:
     path = tmp_path / "correlation.yml"
     path.write_text(CORRELATION.replace("gte: 3", "lt: 3"), encoding="utf-8")
     conversions, _ = convert([str(path)], "spl")
-    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    correlation = next(conversion for conversion in conversions if conversion.rule_path == str(path))
     assert not correlation.ok
     assert "gt and gte" in correlation.error
 
     path.write_text(CORRELATION, encoding="utf-8")
     conversions, _ = convert([str(path)], "spl")
-    query = next(conversion for conversion in conversions if conversion.rule_type == "correlation").query
+    query = next(conversion for conversion in conversions if conversion.rule_path == str(path)).query
     assert "| streamstats time_window=600s sum(CorrelatedHits) AS Value BY Web.src" in query
 
 
@@ -389,11 +398,17 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess:
 
 def test_cli_convert_unconvertible_rule(tmp_path: Path) -> None:
     cookie = write_rule(tmp_path, "sel:\n    cs-cookie|endswith: '=='\ncondition: sel\n", name="cookie.yml")
-    completed = run_cli("convert", "--target", "kql", "--rules", str(cookie))
+    completed = run_cli("convert", "--target", "kql", "--no-default-rules", "--rules", str(RCLONE_RULE), "--rules", str(cookie))
     assert completed.returncode == 2
     assert "no cookie field" in completed.stderr
-    # The bundled rule is still written.
-    assert completed.stdout == 'imWebSession\n| where HttpUserAgent startswith "rclone/v"\n'
+    # The rclone rule is still written, and the output names the rule it lacks.
+    blocks = completed.stdout.split("\n\n")
+    assert blocks[0] == (
+        "// Rclone Activity via Proxy (2c03648b-e081-41a5-b9fb-7d854a915091)\n"
+        'imWebSession\n| where HttpUserAgent startswith "rclone/v"'
+    )
+    assert blocks[1].startswith("// Not converted: Test rule (0e1b0d7e-47c4-4c4f-9d7a-2d1f3b1e9a01): ")
+    assert "no cookie field" in blocks[1]
 
 
 def test_cli_convert_broken_rule_file(tmp_path: Path) -> None:
@@ -424,7 +439,7 @@ def test_correlation_analytic_rule(tmp_path: Path) -> None:
     path = tmp_path / "correlation.yml"
     path.write_text(CORRELATION, encoding="utf-8")
     conversions, _ = convert([str(path)], "kql")
-    correlation = next(conversion for conversion in conversions if conversion.rule_type == "correlation")
+    correlation = next(conversion for conversion in conversions if conversion.rule_path == str(path))
     assert correlation.query.splitlines()[-1] == "| project SrcIpAddr = g0, WindowStart, WindowEnd, Value"
 
     rule = analytic_rule(correlation, Schedule("10m", "1h"))
@@ -473,3 +488,118 @@ def test_arm_rule_text_not_expression(tmp_path: Path) -> None:
     # A leading '[[' is ARM's escape for a literal '[', so the title is not evaluated as an expression.
     assert properties["displayName"] == "[[parameters('workspace')]"
     assert properties["description"] == "[[concat('a', 'b')]"
+
+
+BUNDLED_VOLUME_RULE = "Large Upload to Cloud Storage From One Source"
+BUNDLED_MEGA_RULE = "Rclone Mega Chunked Upload"
+
+
+def test_sentinel_period_derived_per_rule(tmp_path: Path) -> None:
+    path = tmp_path / "correlation.yml"
+    path.write_text(CORRELATION, encoding="utf-8")
+    conversions, _ = convert([str(path)], "kql")
+    correlation = next(conversion for conversion in conversions if conversion.rule_path == str(path))
+    detection = next(conversion for conversion in conversions if conversion.rule_type == "detection")
+
+    # Without --query-period a detection rule reads one run interval, and a correlation its timespan on top.
+    assert analytic_rule(detection, Schedule("15m"))["queryPeriod"] == "15m"
+    assert analytic_rule(correlation, Schedule("15m"))["queryPeriod"] == "25m"
+    assert analytic_rule(correlation, Schedule("1h"))["queryPeriod"] == "70m"
+    template = arm_template([correlation], Schedule("50m"))
+    assert template["resources"][0]["properties"]["queryPeriod"] == "PT1H"
+
+
+@pytest.mark.parametrize(
+    ("frequency", "timespan", "message"),
+    [
+        ("14d", "1h", "over Sentinel's limit of 14d"),
+        ("15m", "2d", "query frequency of at least 1h for a query period of 2d or more"),
+    ],
+)
+def test_sentinel_derived_period_limits(tmp_path: Path, frequency: str, timespan: str, message: str) -> None:
+    from proxyhunt.export.sentinel import AnalyticRuleError
+
+    path = tmp_path / "correlation.yml"
+    path.write_text(CORRELATION.replace("timespan: 10m", f"timespan: {timespan}"), encoding="utf-8")
+    conversions, _ = convert([str(path)], "kql")
+    correlation = next(conversion for conversion in conversions if conversion.rule_path == str(path))
+    with pytest.raises(AnalyticRuleError, match=message):
+        analytic_rule(correlation, Schedule(frequency))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(300, "5m"), (301, "6m"), (3600, "1h"), (3900, "65m"), (7200, "2h"), (86400, "1d"), (90000, "25h")],
+)
+def test_kql_timespan_rounds_up(seconds: int, expected: str) -> None:
+    from proxyhunt.export.sentinel import kql_timespan
+
+    assert kql_timespan(seconds) == expected
+
+
+def test_cli_sentinel_analytic_bundled_pack(tmp_path: Path) -> None:
+    output = tmp_path / "rules.yaml"
+    completed = run_cli("convert", "--target", "kql", "--sentinel-analytic", "--output", str(output))
+    assert completed.returncode == 0, completed.stderr
+    rules = {rule["name"]: rule for rule in yaml.safe_load_all(output.read_text(encoding="utf-8"))}
+    assert rules["Rclone Activity via Proxy"]["queryPeriod"] == "1h"
+    assert rules[BUNDLED_VOLUME_RULE]["queryPeriod"] == "2h"
+    assert rules[BUNDLED_MEGA_RULE]["queryPeriod"] == "65m"
+    assert not [message for message in kusto_diagnostics([rule["query"] for rule in rules.values()]) if message]
+
+
+def test_cli_sentinel_explicit_period_too_short(tmp_path: Path) -> None:
+    output = tmp_path / "rules.yaml"
+    completed = run_cli("convert", "--target", "kql", "--sentinel-analytic", "--query-period", "1h", "--output", str(output))
+    assert completed.returncode == 2
+    assert f"({BUNDLED_MEGA_RULE}): correlation spans 300 seconds" in completed.stderr
+    assert "raise --query-period to 65m or more" in completed.stderr
+
+    text = output.read_text(encoding="utf-8")
+    assert f"# Not converted: {BUNDLED_VOLUME_RULE}" in text
+    names = [rule["name"] for rule in yaml.safe_load_all(text)]
+    assert "Rclone Activity via Proxy" in names
+    assert BUNDLED_MEGA_RULE not in names
+
+
+def test_asim_parameters_cover_correlation_window() -> None:
+    conversions, _ = convert([], "kql", asim_parameters=True, query_frequency="30m")
+    queries = {conversion.rule_title: conversion.query for conversion in conversions}
+    assert queries["Rclone Activity via Proxy"].startswith("_Im_WebSession(starttime=ago(30m)")
+    # A 1h window read by runs every 30 minutes needs 90 minutes of events.
+    assert "(_Im_WebSession(starttime=ago(90m)" in queries[BUNDLED_VOLUME_RULE]
+    assert "(_Im_WebSession(starttime=ago(1h)" not in queries[BUNDLED_VOLUME_RULE]
+
+    explicit, _ = convert([], "kql", asim_parameters=True, query_period="3h")
+    assert all("ago(3h)" in conversion.query for conversion in explicit if conversion.ok)
+
+
+def test_let_list_with_wildcards_uses_regex(tmp_path: Path) -> None:
+    conversions, _ = convert([], "kql", placeholders="let")
+    assert all(conversion.ok for conversion in conversions), [c.error for c in conversions if not c.ok]
+    queries = {conversion.rule_title: conversion.query for conversion in conversions}
+
+    detection = queries["Request to a Cloud Storage Host"]
+    let = detection.splitlines()[0]
+    assert let.startswith('let cloud_storage_domains = "(?is)^(?:s3')
+    assert "| where DstHostname matches regex cloud_storage_domains" in detection
+    # The correlation over that rule declares the list too, so it runs on its own.
+    assert queries[BUNDLED_VOLUME_RULE].splitlines()[0] == let
+
+    diagnostics = kusto_diagnostics(list(queries.values()))
+    assert not [message for message in diagnostics if message]
+
+
+def test_let_list_wildcard_regex_matches_like_sigma(tmp_path: Path) -> None:
+    import re
+
+    path = write_rule(tmp_path, "sel:\n    cs-host|expand: '%storage%'\ncondition: sel\n")
+    lists = tmp_path / "lists.yml"
+    lists.write_text("storage: ['*.blob.core.windows.net', 'api.pcloud.com', 's3-*.amazonaws.com', 'a?c.example']\n", encoding="utf-8")
+    let = kql(path, lists_path=str(lists), placeholders="let").splitlines()[0]
+    pattern = json.loads(let.removeprefix("let storage = ").removesuffix(";"))
+
+    for host in ("acct.BLOB.core.windows.net", "api.pcloud.com", "s3-eu-west-1.amazonaws.com", "abc.example"):
+        assert re.fullmatch(pattern, host), host
+    for host in ("blob.core.windows.net.evil.com", "xapi.pcloud.com", "api-pcloud.com", "abbc.example"):
+        assert not re.fullmatch(pattern, host), host

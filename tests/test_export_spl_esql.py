@@ -7,6 +7,7 @@ string literals that close.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -114,6 +115,37 @@ def balanced(text: str) -> bool:
     return depth == 0 and not in_string
 
 
+# The pipeline of an SPL correlation query after its source line, one pattern
+# per line: a flag for each correlated rule, the events that any rule flags,
+# the group-by fields present, the sliding window, the condition, the rule title.
+SPL_CORRELATION_SHAPE = (
+    r"\| eval CorrelatedRule\d+=if\(.+, 1, 0\)",
+    r"\| where CorrelatedRule\d+=1( OR CorrelatedRule\d+=1)*",
+    r"\| where isnotnull\('Web\.\w+'\)",
+    r"\| eval CorrelatedHits=CorrelatedRule\d+( \+ CorrelatedRule\d+)*",
+    r"\| sort 0 _time",
+    r"\| streamstats time_window=\d+s .+ AS \w+( BY Web\.\w+( Web\.\w+)*)?",
+    r"\| eval Value=.+",
+    r"\| where Value (>|>=) \d+",
+    r'\| eval CorrelationRule=".*"',
+)
+
+
+def golden_blocks(target: str, extension: str) -> list[tuple[str, list[str]]]:
+    """Return (file name, lines) of each query in the golden files; a rule file with a correlation has several."""
+    files = sorted((GOLDEN / target).glob(f"*.{extension}"))
+    assert files, f"no golden files under {GOLDEN / target}"
+    blocks = []
+    for path in files:
+        for block in path.read_text(encoding="utf-8").rstrip("\n").split("\n\n"):
+            blocks.append((path.name, block.split("\n")))
+    return blocks
+
+
+def is_correlation(lines: list[str]) -> bool:
+    return any(line.startswith("| streamstats ") for line in lines)
+
+
 @pytest.mark.parametrize(
     ("target", "extension", "first_line", "clauses"),
     [
@@ -122,17 +154,39 @@ def balanced(text: str) -> bool:
     ],
 )
 def test_golden_structure(target: str, extension: str, first_line: str, clauses: tuple[str, ...]) -> None:
-    files = sorted((GOLDEN / target).glob(f"*.{extension}"))
-    assert files, f"no golden files under {GOLDEN / target}"
-    for path in files:
-        text = path.read_text(encoding="utf-8")
-        if text.startswith("error: "):
+    for name, lines in golden_blocks(target, extension):
+        if lines[0].startswith("error: "):
+            assert len(lines) == 1, f"{name}: an error block is one line"
             continue
-        lines = text.rstrip("\n").split("\n")
-        assert lines[0] == first_line, path.name
+        assert lines[0] == first_line, name
+        if is_correlation(lines):
+            continue
         for line in lines[1:]:
-            assert line.startswith(clauses), f"{path.name}: {line[:60]}"
-            assert balanced(line), f"{path.name}: unbalanced {line[:80]}"
+            assert line.startswith(clauses), f"{name}: {line[:60]}"
+            assert balanced(line), f"{name}: unbalanced {line[:80]}"
+
+
+def test_golden_spl_correlation_shape() -> None:
+    correlations = [(name, lines) for name, lines in golden_blocks("spl", "spl") if is_correlation(lines)]
+    assert correlations, "no SPL correlation query in the golden files"
+    for name, lines in correlations:
+        assert lines[0] == "| datamodel Web Web search", name
+        position = 0
+        for line in lines[1:]:
+            # Each line matches the next pattern of the shape at or after the previous line's, so the order is fixed.
+            while position < len(SPL_CORRELATION_SHAPE) and not re.fullmatch(SPL_CORRELATION_SHAPE[position], line):
+                position += 1
+            assert position < len(SPL_CORRELATION_SHAPE), f"{name}: out of order or unknown: {line[:80]}"
+            assert balanced(line), f"{name}: unbalanced {line[:80]}"
+        assert lines[-1].startswith("| eval CorrelationRule="), name
+
+
+def test_golden_esql_rejects_correlations() -> None:
+    # ES|QL has no sliding windows, so every correlation rule is an error block, never a query.
+    for name in ("proxy_rclone_cloud_upload_volume", "proxy_rclone_go_connect_volume", "proxy_rclone_mega_upload_ramp"):
+        blocks = (GOLDEN / "esql" / f"{name}.esql").read_text(encoding="utf-8").rstrip("\n").split("\n\n")
+        assert blocks[-1].startswith("error: "), name
+        assert "sliding time windows" in blocks[-1], name
 
 
 def test_lone_wildcard_tests_presence(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from proxyhunt.hunt import hunt
 from corpus import CORPUS
 
 SIGMA_PROXY = CORPUS / "sigma-rules" / "proxy"
+# The seed rclone rule alone of the bundled rules: the rclone pack's correlations give windows, not lines.
+RCLONE_RULE = Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml"
 LOG_FOLDERS = ("squid-native", "apache-combined", "zeek-http-tsv", "zeek-http-json")
 
 requires_corpus = pytest.mark.skipif(not SIGMA_PROXY.is_dir(), reason=f"the shared corpus is not present at {CORPUS}")
@@ -44,7 +46,7 @@ def hunted(tmp_path_factory: pytest.TempPathFactory):
     paths = [str(made_up)] + [str(path) for name in LOG_FOLDERS for path in sorted((CORPUS / name).glob("*")) if path.is_file()]
 
     connection = duckdb.connect()
-    result = hunt(paths, rule_paths=[str(SIGMA_PROXY)], connection=connection)
+    result = hunt(paths, rule_paths=[str(RCLONE_RULE), str(SIGMA_PROXY)], include_bundled=False, connection=connection)
     expected = {
         (finding["RuleId"], finding["SourceFile"], finding["SourceLine"])
         for finding in result.findings
@@ -55,7 +57,7 @@ def hunted(tmp_path_factory: pytest.TempPathFactory):
 
 
 def exported_queries(target: str) -> list[tuple[str, str]]:
-    conversions, _ = convert([str(SIGMA_PROXY)], target)
+    conversions, _ = convert([str(RCLONE_RULE), str(SIGMA_PROXY)], target, include_bundled=False)
     return [(conversion.rule_id, conversion.query) for conversion in conversions if conversion.ok]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from proxyhunt.export.convert import ConvertError, convert
-from proxyhunt.export.output import render_problems, render_queries
+from proxyhunt.export.output import not_converted_comments, render_problems, render_queries
 from proxyhunt.export.sentinel import AnalyticRuleError, Schedule, analytic_rule_yaml, arm_template_json, period_seconds
 from proxyhunt.report.jsonl import replace_when_done
 from proxyhunt.report.text import safe_text
@@ -21,7 +21,7 @@ def run_convert(
     lists_path: str | None,
     placeholders: str,
     asim_parameters: bool,
-    query_period: str,
+    query_period: str | None,
     query_frequency: str,
     sentinel_analytic: bool,
     arm: bool,
@@ -43,8 +43,9 @@ def run_convert(
         raise click.UsageError("--table is for --target sparksql or duckdbsql")
 
     try:
-        # The period is checked always, because --asim-parameters writes it into the query.
-        period_seconds(query_period, "--query-period")
+        # The periods are checked always, because --asim-parameters writes them into the query.
+        if query_period is not None:
+            period_seconds(query_period, "--query-period")
         period_seconds(query_frequency, "--query-frequency")
         schedule = Schedule(query_frequency=query_frequency, query_period=query_period) if sentinel_analytic or arm else None
         conversions, ruleset = convert(
@@ -55,6 +56,7 @@ def run_convert(
             placeholders=placeholders,
             asim_parameters=asim_parameters,
             query_period=query_period,
+            query_frequency=query_frequency,
             index=index,
             table=table,
             exclusions=exclusions,
@@ -80,16 +82,20 @@ def run_convert(
     # than the query period) is reported like a rule that cannot be converted.
     deployable = []
     documents = []
+    rejected = [(conversion, conversion.error) for conversion in conversions if not conversion.ok]
     for conversion in converted:
         try:
             documents.append(analytic_rule_yaml(conversion, schedule))
         except AnalyticRuleError as error:
             problems.append(safe_text(f"error: {conversion.rule_path} ({conversion.rule_title}): {error}"))
+            rejected.append((conversion, str(error)))
             failed = True
             continue
         deployable.append(conversion)
-    text = "---\n".join(documents) if sentinel_analytic else arm_template_json(deployable, schedule)
-    return text, problems, failed
+    if not sentinel_analytic:
+        # JSON has no comments, so an ARM template names the rules it lacks on stderr only.
+        return arm_template_json(deployable, schedule), problems, failed
+    return not_converted_comments(rejected) + "---\n".join(documents), problems, failed
 
 
 def check_output_path(output: str | None, rule_paths: list[str], lists_path: str | None) -> None:

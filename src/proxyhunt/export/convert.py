@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sigma.exceptions import SigmaError
@@ -31,15 +31,15 @@ from proxyhunt.export.correlation import (
     sql_dialect,
 )
 from proxyhunt.export.kql import kql_string
-from proxyhunt.export.sentinel import AnalyticRuleError, period_seconds
+from proxyhunt.export.sentinel import AnalyticRuleError, kql_timespan, period_seconds
 from proxyhunt.export.targets import TARGETS, KQLTarget, QueryParts, Target
-from proxyhunt.export.values import MatchKind, classify
+from proxyhunt.export.values import MatchKind, anchored_regex, classify
 from proxyhunt.rules.loader import LoadedCorrelation, LoadedFilter, LoadedRule, RuleSet, load_rules
-from proxyhunt.rules.placeholders import PlaceholderLists, load_lists, placeholder_pipeline
+from proxyhunt.rules.placeholders import PlaceholderLists, lists_in_force, placeholder_pipeline
 from proxyhunt.tuning.exclusions import UnknownExclusionError, resolve_exclusions
 
 PlaceholderMode = Literal["expand", "let", "watchlist"]
-DEFAULT_QUERY_PERIOD = "1h"
+DEFAULT_QUERY_FREQUENCY = "1h"
 
 # A table name, optionally qualified by a schema and a catalog (lake.websession),
 # of unquoted identifiers, which DuckDB and Spark SQL read alike.
@@ -90,7 +90,8 @@ def convert(
     lists_path: str | None = None,
     placeholders: PlaceholderMode = "expand",
     asim_parameters: bool = False,
-    query_period: str = DEFAULT_QUERY_PERIOD,
+    query_period: str | None = None,
+    query_frequency: str = DEFAULT_QUERY_FREQUENCY,
     index: str | None = None,
     table: str | None = None,
     exclusions: list[str] | None = None,
@@ -102,6 +103,9 @@ def convert(
     ``%name%`` placeholders become values: expanded from the lists file, or,
     for KQL only, a ``let`` list or a Sentinel watchlist of that name.
     ``exclusions`` names bundled exclusions (or ``all-safe``), as ``hunt`` does.
+    With ``asim_parameters``, each parser call reads back ``query_period``, or
+    when it is None, ``query_frequency`` plus the timespan of a correlation rule,
+    as the analytic rule's derived query period does.
     Raises ConvertError for an unknown target or exclusion, or an unusable lists file.
     """
     if target not in TARGETS:
@@ -114,7 +118,9 @@ def convert(
     check_table(table)
     if asim_parameters:
         try:
-            period_seconds(query_period, "--query-period")
+            period_seconds(query_frequency, "--query-frequency")
+            if query_period is not None:
+                period_seconds(query_period, "--query-period")
         except AnalyticRuleError as error:
             raise ConvertError(str(error)) from None
 
@@ -123,8 +129,9 @@ def convert(
         exclusion_paths = resolve_exclusions(list(exclusions or []))
     except UnknownExclusionError as error:
         raise ConvertError(f"--exclusions: {error}") from None
-    ruleset = load_rules(list(rule_paths) + exclusion_paths, include_bundled=include_bundled)
-    converter = _Converter(_make_target(target, index, table), ruleset, lists, placeholders, asim_parameters, query_period)
+    ruleset = load_rules(list(rule_paths) + exclusion_paths, include_bundled=include_bundled, lists=lists)
+    schedule = _ParserSchedule(query_period, query_frequency) if asim_parameters else None
+    converter = _Converter(_make_target(target, index, table), ruleset, lists, placeholders, schedule)
 
     conversions = [converter.convert_rule(loaded) for loaded in ruleset.rules]
     conversions += converter.convert_correlations(conversions)
@@ -163,10 +170,9 @@ def _make_target(name: str, index: str | None, table: str | None) -> Target:
 
 
 def _load_lists(lists_path: str | None) -> PlaceholderLists:
-    if lists_path is None:
-        return PlaceholderLists("(no lists file)")
+    """Return the lists in force: the bundled defaults with the ``--lists`` file laid over them, as hunt uses them."""
     try:
-        return load_lists(lists_path)
+        return lists_in_force(lists_path)
     except ValueError as error:
         raise ConvertError(str(error)) from None
 
@@ -193,6 +199,19 @@ def filters_for(loaded: LoadedRule, ruleset: RuleSet) -> list[LoadedFilter]:
     return applying
 
 
+@dataclass(frozen=True)
+class _ParserSchedule:
+    """The time range of ``--asim-parameters`` parser calls: an explicit query period, or one derived per rule."""
+
+    query_period: str | None
+    query_frequency: str
+
+    def period(self, timespan_seconds: int | None = None) -> str:
+        if self.query_period is not None:
+            return self.query_period
+        return kql_timespan(period_seconds(self.query_frequency) + (timespan_seconds or 0))
+
+
 class _Converter:
     """Conversion of each rule of one RuleSet for one target."""
 
@@ -202,15 +221,14 @@ class _Converter:
         ruleset: RuleSet,
         lists: PlaceholderLists,
         placeholders: PlaceholderMode,
-        asim_parameters: bool,
-        query_period: str,
+        parser_schedule: _ParserSchedule | None,
     ) -> None:
         self.target = target
         self.ruleset = ruleset
         self.lists = lists
         self.placeholders = placeholders
-        self.asim_parameters = asim_parameters
-        self.query_period = query_period
+        # Set for --asim-parameters: the queries read _Im_WebSession over this time range.
+        self.parser_schedule = parser_schedule
         # The converted condition and filter conditions of each rule, by rule key, for the correlations.
         self.parts: dict[str, QueryParts] = {}
 
@@ -239,8 +257,8 @@ class _Converter:
             return Conversion(**base, error=f"cannot be converted to {self.target.title}: {message}")
 
         source = None
-        if self.asim_parameters:
-            source = str(parser_call(loaded.rule, self.query_period))
+        if self.parser_schedule is not None:
+            source = str(parser_call(loaded.rule, self.parser_schedule.period()))
         parts = QueryParts(condition, tuple(filter_conditions), frozenset(columns), source, tuple(dict.fromkeys(preamble)))
         self.parts[loaded.key] = parts
         notes = tuple(blind_sources(frozenset(rule_columns(loaded)))) if isinstance(self.target, KQLTarget) else ()
@@ -273,7 +291,7 @@ class _Converter:
                 results.append(Conversion(**base, error=f"cannot be converted: {compiled.error}"))
                 continue
             sources = [
-                CorrelationSource(item.event_rule_id, self.parts[item.rule.key]) for item in compiled.inputs
+                CorrelationSource(item.event_rule_id, self._correlated_parts(item.rule, loaded)) for item in compiled.inputs
             ]
             try:
                 query = self._correlation_query(compiled, sources)
@@ -284,6 +302,14 @@ class _Converter:
             group_columns = {compiled.output_column(index) for index in range(len(compiled.group_fields))}
             results.append(Conversion(**base, query=query, entity_columns=frozenset(group_columns - {None})))
         return results
+
+    def _correlated_parts(self, rule: LoadedRule, correlation: LoadedCorrelation) -> QueryParts:
+        """Return a correlated rule's parts, with a parser call that reads back the correlation's timespan too."""
+        parts = self.parts[rule.key]
+        if self.parser_schedule is None:
+            return parts
+        timespan = getattr(correlation.rule.timespan, "seconds", None)
+        return replace(parts, source=str(parser_call(rule.rule, self.parser_schedule.period(timespan))))
 
     def _correlation_query(self, compiled, sources: list[CorrelationSource]) -> str:
         name = self.target.name
@@ -315,6 +341,7 @@ class _Converter:
             return placeholder_pipeline(self.lists)
 
         names = _placeholder_names(rule)
+        expressions = {}
         for name in names:
             if not _KQL_IDENTIFIER.fullmatch(name):
                 raise ValueError(
@@ -323,33 +350,41 @@ class _Converter:
                 )
             if self.placeholders == "watchlist":
                 preamble.append(f"let {name} = _GetWatchlist({kql_string(name)}) | project SearchKey;")
+                expressions[name] = "{field} in~ ({id})"
             else:
-                preamble.append(self._let_list(name))
+                statement, expressions[name] = self._let_statement(name)
+                preamble.append(statement)
         return ProcessingPipeline(
             name="proxyhunt KQL placeholder lists",
             priority=10,
             items=[
                 ProcessingItem(
-                    identifier="kql_placeholder_lists",
-                    transformation=QueryExpressionPlaceholderTransformation(expression="{field} in~ ({id})"),
+                    identifier=f"kql_placeholder_list_{name}",
+                    transformation=QueryExpressionPlaceholderTransformation(expression=expression, include=[name]),
                 )
+                for name, expression in expressions.items()
             ],
         )
 
-    def _let_list(self, name: str) -> str:
+    def _let_statement(self, name: str) -> tuple[str, str]:
+        """Return the ``let`` statement of a placeholder list and the expression that tests a field against it.
+
+        A list of plain values becomes a dynamic array for ``in~``. A list
+        with a Sigma wildcard (``*.blob.core.windows.net``) becomes one
+        case-insensitive regular expression for ``matches regex``, because
+        ``in~`` would compare the ``*`` literally.
+        """
         values = self.lists.get(name)
         if not values:
             raise ValueError(f"placeholder %{name}% has no values; list them under '{name}' in the file given to --lists")
-        texts = []
-        for value in values:
-            match = classify(SigmaString(value))
-            if match.kind is not MatchKind.EQUALS:
-                raise ValueError(
-                    f"value '{value}' of list '{name}' has a wildcard, which a KQL let list compares literally; "
-                    "use --placeholders expand"
-                )
-            texts.append(kql_string(match.text))
-        return f"let {name} = dynamic([{', '.join(texts)}]);"
+        matches = [classify(SigmaString(value)) for value in values]
+        if all(match.kind is MatchKind.EQUALS for match in matches):
+            texts = ", ".join(kql_string(match.text) for match in matches)
+            return f"let {name} = dynamic([{texts}]);", "{field} in~ ({id})"
+
+        # anchored_regex returns ^...$, so the anchors are taken off each value and put around the alternation.
+        alternatives = "|".join(anchored_regex(match.value)[1:-1] for match in matches)
+        return f"let {name} = {kql_string(f'(?is)^(?:{alternatives})$')};", "{field} matches regex {id}"
 
 
 def _placeholder_names(rule: SigmaRule) -> list[str]:

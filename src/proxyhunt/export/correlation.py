@@ -97,8 +97,11 @@ def kql_correlation(compiled: CompiledCorrelation, sources: list[CorrelationSour
     ]
 
     branches = []
+    # The let lists and watchlists that the correlated rules' conditions refer to, each declared once.
+    preamble: dict[str, None] = {}
     for correlation_input, source in zip(compiled.inputs, sources):
-        lines = [ASIM_TABLE]
+        preamble.update(dict.fromkeys(source.parts.preamble))
+        lines = [source.parts.source or ASIM_TABLE]
         read = set(source.parts.columns) | set(correlation_input.group_columns) | set(correlation_input.value_columns)
         extend = extend_clause(derived_columns_needed(read))
         if extend:
@@ -123,6 +126,7 @@ def kql_correlation(compiled: CompiledCorrelation, sources: list[CorrelationSour
     }[correlation_type]
     return "\n".join(
         [
+            *preamble,
             f"union\n    {(',' + chr(10) + '    ').join(branches)}",
             f"| where {' and '.join(present)}",
             f'| summarize Events = make_list(bag_pack("t", TimeGenerated, "v", CorrelatedValue, "r", CorrelatedRule))'

@@ -30,19 +30,31 @@ def statement(target: str, query: str) -> str:
 def render_queries(conversions: list[Conversion], target: str) -> str:
     """Return the converted queries; with several, each follows a comment with its rule's title and id.
 
-    A single query is returned alone, so that it can be pasted as it is.
+    A single query is returned alone, so that it can be pasted as it is. A
+    rule that could not be converted gets a comment with the reason after the
+    queries, so that the file names every rule it lacks.
     """
     converted = [conversion for conversion in conversions if conversion.ok]
-    if len(converted) == 1:
+    rejected = [conversion for conversion in conversions if not conversion.ok]
+    if len(converted) == 1 and not rejected:
         return statement(target, converted[0].query) + "\n"
     blocks = []
     for conversion in converted:
-        heading = conversion.rule_title + (f" ({conversion.rule_id})" if conversion.rule_id else "")
-        lines = [comment(target, heading)]
+        lines = [comment(target, _heading(conversion))]
         lines.extend(comment(target, f"Excludes Sigma filter: {title}") for title in conversion.filters)
         lines.append(statement(target, conversion.query))
         blocks.append("\n".join(lines))
+    blocks.extend(comment(target, f"Not converted: {_heading(conversion)}: {conversion.error}") for conversion in rejected)
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def not_converted_comments(rejected: list[tuple[Conversion, str]]) -> str:
+    """Return YAML comment lines naming each rule left out of Sentinel analytic rules, with the reason."""
+    return "".join(f"# Not converted: {safe_text(_heading(conversion))}: {safe_text(reason)}\n" for conversion, reason in rejected)
+
+
+def _heading(conversion: Conversion) -> str:
+    return conversion.rule_title + (f" ({conversion.rule_id})" if conversion.rule_id else "")
 
 
 def render_problems(conversions: list[Conversion]) -> list[str]:

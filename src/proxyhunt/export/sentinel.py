@@ -85,21 +85,28 @@ LONG_PERIOD_MIN_FREQUENCY_SECONDS = 3600
 class Schedule:
     """How often the analytic rule runs and how far back each run looks, as KQL timespans (``1h``, ``30m``, ``1d``).
 
+    A ``query_period`` of None gives each rule the period it needs: the query
+    frequency, plus the correlation's timespan for a correlation rule.
     Raises AnalyticRuleError for a timespan that is invalid or outside Sentinel's
     limits of 5 minutes to 14 days, for a query period shorter than the query
     frequency, and for a frequency under 1 hour with a period of 2 days or more.
     """
 
     query_frequency: str = "1h"
-    query_period: str = "1h"
+    query_period: str | None = None
 
     def __post_init__(self) -> None:
-        for option, value in (("--query-frequency", self.query_frequency), ("--query-period", self.query_period)):
+        options = [("--query-frequency", self.query_frequency)]
+        if self.query_period is not None:
+            options.append(("--query-period", self.query_period))
+        for option, value in options:
             seconds = period_seconds(value, option)
             if not MIN_SCHEDULE_SECONDS <= seconds <= MAX_SCHEDULE_SECONDS:
                 raise AnalyticRuleError(
                     f"{option} {value} is outside Sentinel's limits for scheduled rules; give a value from 5m to 14d"
                 )
+        if self.query_period is None:
+            return
 
         frequency = period_seconds(self.query_frequency)
         period = period_seconds(self.query_period)
@@ -113,6 +120,55 @@ class Schedule:
                 f"Sentinel requires a query frequency of at least 1h when the query period is 2d or more; "
                 f"raise --query-frequency {self.query_frequency} or lower --query-period {self.query_period}"
             )
+
+    def period_for(self, conversion: Conversion) -> str:
+        """Return the query period of one rule's analytic rule.
+
+        A window that starts just before the previous run must still be read
+        whole, so a correlation needs the query frequency plus its timespan.
+        Raises AnalyticRuleError when an explicit ``--query-period`` is shorter
+        than that, or when the derived period is over Sentinel's limits.
+        """
+        timespan = correlation_timespan(conversion)
+        frequency = period_seconds(self.query_frequency)
+        if self.query_period is not None:
+            if timespan and timespan + frequency > period_seconds(self.query_period):
+                raise AnalyticRuleError(
+                    f"correlation spans {timespan} seconds, so each run must read --query-frequency "
+                    f"{self.query_frequency} plus that timespan, more than --query-period {self.query_period}; "
+                    f"raise --query-period to {kql_timespan(timespan + frequency)} or more, or leave it out"
+                )
+            return self.query_period
+
+        period = kql_timespan(frequency + (timespan or 0))
+        if period_seconds(period) > MAX_SCHEDULE_SECONDS:
+            raise AnalyticRuleError(
+                f"correlation spans {timespan} seconds, so with --query-frequency {self.query_frequency} each run "
+                f"must read {period}, over Sentinel's limit of 14d for the query period; lower --query-frequency"
+            )
+        if period_seconds(period) >= LONG_PERIOD_SECONDS and frequency < LONG_PERIOD_MIN_FREQUENCY_SECONDS:
+            raise AnalyticRuleError(
+                f"correlation spans {timespan} seconds, so each run must read {period}, and Sentinel requires a "
+                f"query frequency of at least 1h for a query period of 2d or more; raise --query-frequency "
+                f"{self.query_frequency} to 1h or more"
+            )
+        return period
+
+
+def correlation_timespan(conversion: Conversion) -> int | None:
+    """Return the timespan of a correlation rule in seconds, or None for a detection rule."""
+    rule = conversion.loaded.rule if conversion.loaded else None
+    return getattr(getattr(rule, "timespan", None), "seconds", None)
+
+
+def kql_timespan(seconds: int) -> str:
+    """Return a duration as the shortest KQL timespan (``90m``, ``2h``, ``1d``), rounded up to a whole minute."""
+    minutes = -(-seconds // 60)
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
 
 
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
@@ -163,15 +219,7 @@ def analytic_rule(conversion: Conversion, schedule: Schedule) -> dict:
     if not conversion.ok:
         raise AnalyticRuleError(f"rule '{conversion.rule_title}' has no query: {conversion.error}")
     rule = conversion.loaded.rule if conversion.loaded else None
-    timespan = getattr(getattr(rule, "timespan", None), "seconds", None)
-    # A window that starts just before the previous run's period must still be
-    # read whole, so the period covers one run interval plus the correlation's timespan.
-    if timespan is not None and timespan + period_seconds(schedule.query_frequency) > period_seconds(schedule.query_period):
-        raise AnalyticRuleError(
-            f"correlation spans {timespan} seconds, so each run must read --query-frequency "
-            f"{schedule.query_frequency} plus that timespan, more than --query-period {schedule.query_period}; "
-            "raise --query-period"
-        )
+    query_period = schedule.period_for(conversion)
     tactics, techniques = _attack(conversion)
     return {
         "id": _rule_id(conversion),
@@ -181,7 +229,7 @@ def analytic_rule(conversion: Conversion, schedule: Schedule) -> dict:
         # NOTE: ASIM rules run on every source with a WebSession parser, so no connector is required.
         "requiredDataConnectors": [],
         "queryFrequency": schedule.query_frequency,
-        "queryPeriod": schedule.query_period,
+        "queryPeriod": query_period,
         "triggerOperator": "gt",
         "triggerThreshold": 0,
         "tactics": tactics,
@@ -235,7 +283,7 @@ def arm_template(conversions: list[Conversion], schedule: Schedule) -> dict:
                     # ARM reads a string that starts with '[' as an expression; '[[' escapes it.
                     "query": _arm_text(analytic["query"]),
                     "queryFrequency": iso_duration(schedule.query_frequency),
-                    "queryPeriod": iso_duration(schedule.query_period),
+                    "queryPeriod": iso_duration(analytic["queryPeriod"]),
                     "triggerOperator": "GreaterThan",
                     "triggerThreshold": 0,
                     "suppressionDuration": "PT5H",

@@ -1,0 +1,3 @@
+SELECT *
+FROM websession
+WHERE coalesce(lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('%6BD01244C7A94456BBCEE7EEC990AEAD%') ESCAPE '\\' AND lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('%0F370CD40C594A4783BC839C846B999C%') ESCAPE '\\', false);
