@@ -1,7 +1,9 @@
 """Run compiled rules over the WebSession table in DuckDB and collect the matching events.
 
-Each rule becomes one ``INSERT INTO findings SELECT ... FROM websession WHERE
-<rule>`` statement, so matching is vectorized inside DuckDB. The findings table
+All detection rules run in one scan of ``websession``: its ``WHERE`` clause is
+the OR of every rule's condition, so DuckDB reads each column once and stops
+testing an event at the first rule that matches it. Only the matching events
+are then tested rule by rule, to name the rules each one matches. The findings table
 holds detection and correlation findings alike: rule metadata, the verdict
 with the filters that suppressed a finding, the correlation window, and every
 WebSession column.
@@ -18,7 +20,7 @@ import duckdb
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaDetection, SigmaDetectionItem
 
-from proxyhunt.backends.duckdb import DuckDBBackend
+from proxyhunt.backends.rule_pass import RulePassBackend, folded_columns_select
 from proxyhunt.backends.pipeline import column_for_rule_field
 from proxyhunt.engines.correlation import CompiledCorrelation, CorrelationQuery, RuleEvents
 from proxyhunt.engines.dialects import DuckDBDialect
@@ -37,7 +39,7 @@ VERDICT_ALERT = "alert"
 VERDICT_SUPPRESSED = "suppressed"
 
 SUPPRESSION_TYPE = 'STRUCT(filter_id VARCHAR, filter_title VARCHAR, filter_source VARCHAR, "values" JSON)'
-EVENT_TYPE = 'STRUCT("RuleId" VARCHAR, "SourceFile" VARCHAR, "SourceLine" BIGINT)'
+EVENT_TYPE = 'STRUCT("RuleId" VARCHAR, "SourceFile" VARCHAR, "SourceLine" BIGINT, "DstHostname" VARCHAR, "SrcBytes" BIGINT)'
 
 # Columns of the findings table before the WebSession columns, with their DuckDB types.
 FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -54,22 +56,37 @@ FINDING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("WindowStart", "TIMESTAMP"),
     ("WindowEnd", "TIMESTAMP"),
     ("Value", "DOUBLE"),
+    # A correlation finding's destination hosts, most bytes uploaded first; its
+    # SrcBytes and DstBytes columns hold the sums over its events.
+    ("Destinations", "VARCHAR[]"),
     ("Events", f"{EVENT_TYPE}[]"),
 )
 
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """A rule with its SQL condition, or the reason it cannot run."""
+    """A rule with its SQL condition, or the reason it cannot run.
+
+    ``where`` is a condition over ``websession``. ``folded_where`` is the same
+    condition over ``rule_source(folded_columns)``, which folds each column
+    once per event for all the rules of a scan.
+    """
 
     loaded: LoadedRule
     where: str | None
     columns: frozenset[str]
     error: str | None = None
+    folded_where: str | None = None
+    folded_columns: frozenset[str] = frozenset()
 
     @property
     def runnable(self) -> bool:
         return self.where is not None
+
+    @property
+    def scan_where(self) -> str | None:
+        """The condition over ``rule_source(folded_columns)``: ``folded_where``, or ``where`` when there is none."""
+        return self.folded_where if self.folded_where is not None else self.where
 
 
 def rule_columns(loaded: LoadedRule) -> frozenset[str]:
@@ -113,9 +130,10 @@ def compile_rules(rules: list[LoadedRule]) -> list[CompiledRule]:
 
 def _compile_rule(loaded: LoadedRule, checker: duckdb.DuckDBPyConnection) -> CompiledRule:
     columns = rule_columns(loaded)
-    backend = DuckDBBackend()
+    backend = RulePassBackend()
     try:
         queries = backend.convert_rule(loaded.rule)
+        inline_queries = RulePassBackend(fold_once=False).convert_rule(loaded.rule)
     except (SigmaError, NotImplementedError, ValueError, TypeError) as error:
         message = str(error).split(" (while converting rule")[0]
         return CompiledRule(loaded, None, columns, f"cannot be converted: {message}")
@@ -124,15 +142,23 @@ def _compile_rule(loaded: LoadedRule, checker: duckdb.DuckDBPyConnection) -> Com
         return CompiledRule(
             loaded, None, columns, "cannot be converted: the condition selects no detection; check its names and patterns"
         )
-    where = " OR ".join(f"({query})" for query in queries)
+    where = " OR ".join(f"({query})" for query in inline_queries)
+    folded_where = " OR ".join(f"({query})" for query in queries)
+    folded = frozenset(backend.folded_columns)
     try:
         checker.execute(f"SELECT count(*) FROM {TABLE} WHERE {where}").fetchall()
+        checker.execute(f"SELECT count(*) FROM {rule_source(folded)} WHERE {folded_where}").fetchall()
     except duckdb.Error as error:
         message = f"cannot be run in DuckDB: {_first_line(error)}"
         if "regexp_matches(" in where:
             message += "; note that |re values must be RE2 syntax, which has no look-around or backreferences"
         return CompiledRule(loaded, None, columns, message)
-    return CompiledRule(loaded, where, columns)
+    return CompiledRule(loaded, where, columns, folded_where=folded_where, folded_columns=folded)
+
+
+def rule_source(folded_columns: frozenset[str]) -> str:
+    """Return the relation that rule conditions read: ``websession`` with the folded copies of ``folded_columns``."""
+    return f"({folded_columns_select(TABLE, folded_columns)}) AS {TABLE}"
 
 
 def _first_line(error: Exception) -> str:
@@ -195,22 +221,112 @@ def _decode_json_columns(finding: dict[str, Any]) -> None:
 def run_rules(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledRule]) -> dict[str, int]:
     """Insert the events that each runnable rule matches into ``findings``; return hits per rule key.
 
-    A rule that DuckDB rejects at run time is logged as an error and left out
-    of the returned counts, and the other rules still run.
+    The rules run together in one scan (see ``RulePass``). When DuckDB rejects
+    that scan at run time, the rules run one scan each, so that a rule that
+    DuckDB rejects is logged as an error and left out of the returned counts
+    while the other rules still run.
     """
     create_findings_table(connection)
+    runnable = [rule for rule in compiled if rule.runnable]
+    if not runnable:
+        return {}
+    try:
+        return RulePass(connection, runnable).run()
+    except duckdb.Error as error:
+        log.info("one scan over all rules failed (%s); running them one by one", _first_line(error))
+    return _run_rules_one_by_one(connection, runnable)
+
+
+class RulePass:
+    """One scan of ``websession`` that finds the events of many rules.
+
+    The scan copies each event that any rule matches, with the indexes of
+    the rules it matches, into a temporary table. Those lists are computed
+    only for the matching events, and each finding is then inserted from
+    that table with its rule's metadata.
+
+    NOTE: until the findings are inserted, each matching event is held twice
+    in memory, so a rule that matches most events doubles the peak memory.
+    """
+
+    MATCHES_TABLE = "rule_pass_matches"
+    RULES_TABLE = "rule_pass_rules"
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, rules: list[CompiledRule]) -> None:
+        self.connection = connection
+        self.rules = rules
+
+    def run(self) -> dict[str, int]:
+        """Insert the findings of every rule; return hits per rule key, 0 for a rule without hits."""
+        try:
+            self._collect_matches()
+            self._insert_rule_metadata()
+            hits = self._count_hits()
+            self._insert_findings()
+        finally:
+            self.connection.execute(f"DROP TABLE IF EXISTS {self.MATCHES_TABLE}")
+            self.connection.execute(f"DROP TABLE IF EXISTS {self.RULES_TABLE}")
+
+        for rule in self.rules:
+            log.debug("rule %s (%s): %d hits", rule.loaded.title, rule.loaded.path, hits[rule.loaded.key])
+        return hits
+
+    def _collect_matches(self) -> None:
+        columns = ", ".join(quote_identifier(name) for name in COLUMN_NAMES)
+        any_rule = " OR ".join(f"({rule.scan_where})" for rule in self.rules)
+        source = rule_source(frozenset().union(*(rule.folded_columns for rule in self.rules)))
+        # One CASE per rule, computed only for the events that the WHERE clause keeps. A
+        # CASE gives the rule's index only when the condition is true, not when it is NULL.
+        flags = ", ".join(f"CASE WHEN {rule.scan_where} THEN {index} END" for index, rule in enumerate(self.rules))
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMPORARY TABLE {self.MATCHES_TABLE} AS "
+            f"SELECT {columns}, list_filter([{flags}], lambda rule_index: rule_index IS NOT NULL) AS rule_indexes "
+            f"FROM {source} WHERE {any_rule}"
+        )
+
+    def _insert_rule_metadata(self) -> None:
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMPORARY TABLE {self.RULES_TABLE} "
+            "(rule_index INTEGER, RuleId VARCHAR, RuleTitle VARCHAR, RuleLevel VARCHAR, RuleTags VARCHAR[], RuleSource VARCHAR)"
+        )
+        rows = [
+            [index, rule.loaded.rule_id, rule.loaded.title, rule.loaded.level, rule.loaded.tags, rule.loaded.path]
+            for index, rule in enumerate(self.rules)
+        ]
+        self.connection.executemany(f"INSERT INTO {self.RULES_TABLE} VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _count_hits(self) -> dict[str, int]:
+        counts = dict(
+            self.connection.execute(
+                f"SELECT rule_index, count(*) FROM (SELECT unnest(rule_indexes) AS rule_index FROM {self.MATCHES_TABLE}) "
+                "GROUP BY rule_index"
+            ).fetchall()
+        )
+        return {rule.loaded.key: counts.get(index, 0) for index, rule in enumerate(self.rules)}
+
+    def _insert_findings(self) -> None:
+        columns = ", ".join(f"matches.{quote_identifier(name)}" for name in COLUMN_NAMES)
+        self.connection.execute(
+            f"INSERT INTO {FINDINGS_TABLE} BY NAME SELECT rules.RuleId, rules.RuleTitle, rules.RuleLevel, "
+            f"rules.RuleTags, rules.RuleSource, '{RULE_TYPE_DETECTION}' AS RuleType, '{VERDICT_ALERT}' AS Verdict, "
+            f"[]::{SUPPRESSION_TYPE}[] AS Suppressions, {columns} "
+            f"FROM (SELECT *, unnest(rule_indexes) AS rule_index FROM {self.MATCHES_TABLE}) matches "
+            f"JOIN {self.RULES_TABLE} rules USING (rule_index) ORDER BY rule_index"
+        )
+
+
+def _run_rules_one_by_one(connection: duckdb.DuckDBPyConnection, rules: list[CompiledRule]) -> dict[str, int]:
+    """Run each rule as a scan of its own; a rule that DuckDB rejects is logged and left out of the counts."""
     columns = ", ".join(quote_identifier(name) for name in COLUMN_NAMES)
     hits: dict[str, int] = {}
-    for rule in compiled:
-        if not rule.runnable:
-            continue
+    for rule in rules:
         loaded = rule.loaded
         try:
             inserted = connection.execute(
                 f"INSERT INTO {FINDINGS_TABLE} BY NAME SELECT ? AS RuleId, ? AS RuleTitle, ? AS RuleLevel, "
                 f"?::VARCHAR[] AS RuleTags, ? AS RuleSource, '{RULE_TYPE_DETECTION}' AS RuleType, "
                 f"'{VERDICT_ALERT}' AS Verdict, []::{SUPPRESSION_TYPE}[] AS Suppressions, {columns} "
-                f"FROM {TABLE} WHERE {rule.where}",
+                f"FROM {rule_source(rule.folded_columns)} WHERE {rule.scan_where}",
                 [loaded.rule_id, loaded.title, loaded.level, loaded.tags, loaded.path],
             ).fetchall()[0][0]
         except duckdb.Error as error:
