@@ -7,7 +7,7 @@
 Every step reads the same generated file from a warm page cache, in a child
 process of its own, and is reported as a ratio to ``grep -ci 'rclone/v'``
 measured in the same run. ``--check`` exits with status 1 when the steps that
-run the bundled rclone rule do not find the same number of events.
+run the seed rclone rule (proxy_ua_rclone.yml) do not find the same number of events.
 """
 
 from __future__ import annotations

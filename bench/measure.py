@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Measurement:
-    """Wall time, peak resident set size and standard output of one child process."""
+    """Wall time, CPU time (user and system), peak resident set size and standard output of one child process."""
 
     seconds: float
     peak_rss_bytes: int
     stdout: str
+    cpu_seconds: float = 0.0
 
 
 def run(command: list[str], env: dict[str, str] | None = None, ok_statuses: tuple[int, ...] = (0,)) -> Measurement:
@@ -41,7 +42,7 @@ def run(command: list[str], env: dict[str, str] | None = None, ok_statuses: tupl
     if process.returncode not in ok_statuses:
         raise RuntimeError(f"{' '.join(command)} failed with exit status {process.returncode}: {message}")
     # Linux reports ru_maxrss in KiB.
-    return Measurement(seconds, usage.ru_maxrss * 1024, output)
+    return Measurement(seconds, usage.ru_maxrss * 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def warm_page_cache(path: str) -> None:

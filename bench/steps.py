@@ -14,18 +14,22 @@ PROXYHUNT = [sys.executable, "-m", "proxyhunt"]
 # proxyhunt exits with 1 when it has findings, and grep -c with 1 when it counts none.
 FOUND_OR_NOT = (0, 1)
 PROXYHUNT_FORMATS = {"squid": "squid", "combined": "combined", "zeek": "zeek-tsv"}
+# The seed rclone rule, which steps (b), (c) and (d) run. The bundled rule set
+# grows, so step (d) runs this rule alone and step (d2) runs them all.
+SEED_RULE = Path(__file__).resolve().parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml"
 
 # The label of each step in the tables, in the order the steps run.
 STEP_LABELS = {
     "grep": "(a) LC_ALL=C grep -ci 'rclone/v'",
     "python-re": "(b) Python loop with re",
     "zircolite": "(c) SQLite + pySigma SQLite backend",
-    "hunt": "(d) proxyhunt hunt, bundled rule",
+    "hunt": "(d) proxyhunt hunt, seed rclone rule alone",
+    "hunt-all": "(d2) proxyhunt hunt, all bundled rules",
     "normalize": "(e) proxyhunt normalize, all columns",
     "sigmahq": "(f) SigmaHQ proxy rules over Parquet",
 }
 STEP_NAMES = tuple(STEP_LABELS)
-# Steps that count the events of the bundled rclone rule, so their counts must agree.
+# Steps that count the events of the seed rclone rule, so their counts must agree.
 RCLONE_STEPS = {"grep", "python-re", "zircolite", "hunt"}
 
 
@@ -38,6 +42,8 @@ class Result:
     input_bytes: int
     events: int
     seconds: float | None = None
+    # User and system CPU time, which other load on the machine disturbs less than wall time.
+    cpu_seconds: float | None = None
     peak_rss_bytes: int | None = None
     matches: int | None = None
     # Line numbers of the matched events, where the step reports them.
@@ -104,6 +110,7 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
             Result(
                 step="grep",
                 seconds=baseline,
+                cpu_seconds=grep_run.cpu_seconds,
                 peak_rss_bytes=grep_run.peak_rss_bytes,
                 matches=int(grep_run.stdout),
                 matched_lines=lines,
@@ -119,11 +126,26 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
 
     if "hunt" in steps:
         findings = workdir / f"{fmt}-findings.jsonl"
-        command = [*PROXYHUNT, "hunt", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--quiet", "--output", str(findings)]
+        seed = ["--no-default-rules", "--rules", str(SEED_RULE)]
+        command = [*PROXYHUNT, "hunt", str(log), "--format", PROXYHUNT_FORMATS[fmt], *seed, "--quiet"]
+        command += ["--output", str(findings)]
         measured = run(command, ok_statuses=FOUND_OR_NOT)
         rows = _jsonl_rows(findings)
         result = _result("hunt", measured, len(rows), baseline, base)
         results.append(replace(result, matched_lines=frozenset(row["SourceLine"] for row in rows)))
+
+    if "hunt-all" in steps:
+        # Every bundled rule, as a hunt without --rules runs them. Its matches are
+        # every rule's findings, so they are not compared with the rclone count.
+        findings = workdir / f"{fmt}-all-findings.jsonl"
+        command = [*PROXYHUNT, "hunt", str(log), "--format", PROXYHUNT_FORMATS[fmt], "--quiet"]
+        command += ["--output", str(findings)]
+        try:
+            measured = run(command, ok_statuses=FOUND_OR_NOT)
+        except RuntimeError as error:
+            results.append(Result(step="hunt-all", note=f"failed: {error}"[:200], **base))
+        else:
+            results.append(_result("hunt-all", measured, len(_jsonl_rows(findings)), baseline, base))
 
     dataset = workdir / f"{fmt}-parquet"
     if "normalize" in steps or "sigmahq" in steps:
@@ -158,6 +180,7 @@ def _result(step: str, measured: Measurement, matches: int | None, baseline: flo
     return Result(
         step=step,
         seconds=measured.seconds,
+        cpu_seconds=measured.cpu_seconds,
         peak_rss_bytes=measured.peak_rss_bytes,
         matches=matches,
         baseline_seconds=baseline,

@@ -52,6 +52,6 @@ def test_bench_smoke_run_agrees(tmp_path):
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert "(d) proxyhunt hunt, bundled rule" in completed.stdout
+    assert "(d) proxyhunt hunt, seed rclone rule alone" in completed.stdout
     assert "## combined: 10 MB" in output.read_text(encoding="utf-8")
     assert "cores" in output.read_text(encoding="utf-8")

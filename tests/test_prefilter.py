@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from sigma.collection import SigmaCollection
 
+from proxyhunt.engines.duckdb import compile_rules
 from proxyhunt.engines.prefilter import rule_literals, rule_set_literals
+from proxyhunt.formats import get_format
 from proxyhunt.formats.prefilter import Escape, LinePrefilter
+from proxyhunt.rules.loader import load_rules
+from proxyhunt.rules.placeholders import apply_lists, lists_in_force
 
 COLUMNS = frozenset({"HttpUserAgent", "Url", "DstHostname"})
 
@@ -34,6 +38,23 @@ def _rule(detection: str):
         ("  a:\n    c-useragent: 'ab*rclone/v1?x'\n  condition: a", {"rclone/v1"}),
         # A keyword is searched over the raw line.
         ("  keywords:\n    - 'rclone'\n  condition: keywords", {"rclone"}),
+        # The longest ASCII part; i, k and s count, since lines with the non-ASCII
+        # characters that fold to them are kept anyway.
+        ("  a:\n    cs-host: 'downloads.rclone.org'\n  condition: a", {"downloads.rclone.org"}),
+        ("  a:\n    cs-host: '*.wasabisys.com'\n  condition: a", {".wasabisys.com"}),
+        ("  a:\n    c-useragent: 'ärger'\n  condition: a", {"rger"}),
+        ("  a:\n    c-useragent: 'Desktop'\n  condition: a", {"desktop"}),
+        ("  a:\n    c-useragent: 'kiss'\n  condition: a", {"kiss"}),
+        # An HTTP method is common, so the rarer operand of the AND is chosen.
+        (
+            "  a:\n    cs-method: CONNECT\n    c-uri|endswith: ':22'\n  condition: a",
+            {":22"},
+        ),
+        # A literal that contains another one of the set adds nothing.
+        (
+            "  a:\n    c-useragent|contains:\n      - 'rclone/'\n      - 'apn/1.0 rclone/'\n  condition: a",
+            {"rclone/"},
+        ),
     ],
 )
 def test_rule_literals_proven(detection, expected):
@@ -51,11 +72,9 @@ def test_rule_literals_proven(detection, expected):
         "  a:\n    c-useragent: 'rclone'\n  b:\n    sc-status: 407\n  condition: a or b",
         # A column that the format does not copy from the raw line.
         "  a:\n    cs-referrer: 'rclone'\n  condition: a",
-        # Too short, non-ASCII, or a letter that a non-ASCII letter folds to (Kelvin sign, long s).
+        # Too short, also once the non-ASCII characters are left out.
         "  a:\n    c-useragent: 'rc*'\n  condition: a",
-        "  a:\n    c-useragent: 'ärger'\n  condition: a",
-        "  a:\n    c-useragent: 'Desktop'\n  condition: a",
-        "  a:\n    c-useragent: 'backup'\n  condition: a",
+        "  a:\n    c-useragent: 'ab\u00e4cd'\n  condition: a",
         # A placeholder is not a literal.
         "  a:\n    c-useragent|expand: '%agents%'\n  condition: a",
     ],
@@ -104,13 +123,21 @@ def test_select_escapes_and_headers():
     assert kept == [(1, b"#fields\tts"), (42, b"ua rclone\\X2Fv1"), (43, b"#close"), (44, b"ua \\x52clone/v")]
 
 
-def test_escape_needles():
+def test_escape_pattern_needs_neighbour():
     percent = Escape(b"%", hex_byte=True)
     backslash = Escape(b"\\", produces="\\\r\n")
+    escapes = [percent, backslash]
+    pattern = percent.pattern(["rclone/v"], escapes)
 
-    assert percent.needles(["v/"]) == {b"%76", b"%56", b"%2f"}
-    assert backslash.needles(["rclone/v"]) == set()
-    assert backslash.needles(["a\\b"]) == {b"\\"}
+    assert pattern.search(b"ua: rclone%2fv1.66")
+    assert pattern.search(b"ua: %52clone/v1")
+    assert pattern.search(b"ua: rclon%65%2f%76")
+    assert pattern.search(b"ua: rclone/%56")
+    # An escape of one of the literal's characters elsewhere does not count.
+    assert not pattern.search(b"get /login?next=%2fhome")
+    assert not pattern.search(b"ua: x+%76")
+    assert backslash.pattern(["rclone/v"], escapes) is None
+    assert backslash.pattern(["a\\b"], escapes).search(b"a\\\\b")
 
 
 def test_select_keeps_sample_lines():
@@ -121,3 +148,19 @@ def test_select_keeps_sample_lines():
 
 def test_select_gives_up_on_common_literal():
     assert LinePrefilter.build(["index"]).select(FILLER, 1) is None
+
+
+@pytest.mark.parametrize("format_name", ["combined", "squid", "zeek-tsv"])
+def test_bundled_rules_keep_literals(format_name):
+    # A default hunt skips lines only while every bundled detection rule proves a literal.
+    lists = lists_in_force(None)
+    ruleset = load_rules([], include_bundled=True, lists=lists)
+    apply_lists(ruleset, lists)
+    columns = get_format(format_name).prefilter_columns
+    rules = [rule for rule in compile_rules(ruleset.rules) if rule.runnable]
+
+    unproven = [rule.loaded.title for rule in rules if rule_literals(rule.loaded.rule, columns) is None]
+
+    assert len(rules) >= 10
+    assert unproven == []
+    assert rule_set_literals([rule.loaded.rule for rule in rules], columns) >= {"rclone/", ".wasabisys.com"}

@@ -10,17 +10,20 @@ returns None whenever it cannot prove that:
 - an AND needs the literals of any one of its operands, an OR those of all of
   them, and a NOT or a non-string test (numbers, regular expressions, cidr,
   null, exists, field references) proves nothing;
-- a literal is the longest run of plain characters in a Sigma string,
-  between wildcards or placeholders, lowercased. It must be ASCII, because
-  lowercasing raw bytes folds only ASCII, and it must not contain ``i``,
-  ``k`` or ``s``, because non-ASCII letters (U+0130, U+0131, U+212A, U+017F)
-  fold to them;
+- a literal is the longest ASCII part of a Sigma string, between wildcards
+  or placeholders, lowercased. Any part of a string that a value must
+  contain is itself contained, so ``downloads.rclone.org`` gives itself and
+  ``*.wasabisys.com`` gives ``.wasabisys.com``. Lowercasing raw bytes folds
+  only ASCII, so the line prefilter also keeps every line with a non-ASCII
+  character that DuckDB lowercases to an ASCII letter (U+0130 to ``i``,
+  U+212A to ``k``; see ``proxyhunt.formats.prefilter.FOLDED_INTO_ASCII``);
 - the field must be a column that the format copies from the raw line (its
   ``prefilter_columns``); ``RawEvent`` always is, for keyword searches.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from sigma.conditions import (
@@ -38,8 +41,15 @@ from proxyhunt.schema import KEYWORD_COLUMN
 
 # Shorter literals would keep too many lines to be worth a separate scan.
 MIN_LITERAL_LENGTH = 3
-# Letters that a non-ASCII character also folds to in a case-insensitive match.
-_FOLDED_TARGETS = frozenset("iks")
+# The request methods of RFC 9110 and WebDAV, lowercased, and the share of lines
+# that ``_expected_share`` assumes one of them is in (a rough estimate).
+HTTP_METHODS = frozenset(
+    {"get", "head", "post", "put", "delete", "connect", "options", "trace", "patch", "propfind", "mkcol", "move", "copy"}
+)
+COMMON_SHARE = 0.5
+# Non-ASCII characters cannot be part of a literal: a raw line may spell them
+# in another case or as escapes that a byte search does not fold.
+_UNUSABLE = re.compile(r"[^\x00-\x7f]+")
 
 Literals = frozenset[str]
 
@@ -55,7 +65,7 @@ def rule_literals(rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
         if required is None:
             return None
         literals |= required
-    return frozenset(literals) or None
+    return _without_redundant(literals) or None
 
 
 def rule_set_literals(rules: Iterable[SigmaRule], columns: frozenset[str]) -> Literals | None:
@@ -66,7 +76,14 @@ def rule_set_literals(rules: Iterable[SigmaRule], columns: frozenset[str]) -> Li
         if required is None:
             return None
         literals |= required
-    return frozenset(literals) or None
+    return _without_redundant(literals) or None
+
+
+def _without_redundant(literals: set[str]) -> Literals:
+    """Drop each literal that contains another one, since a line with it also contains the shorter one."""
+    return frozenset(
+        literal for literal in literals if not any(other != literal and other in literal for other in literals)
+    )
 
 
 def _required(node, rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
@@ -102,9 +119,11 @@ def _expected_share(literals: Literals) -> float:
     """Estimate the share of lines that contain one of ``literals``; a longer literal is rarer.
 
     The estimate only ranks the operands of an AND: three long URL fragments
-    keep fewer lines than ``get``, which occurs in almost every request.
+    keep fewer lines than ``get``, which occurs in almost every request. An
+    HTTP method such as ``connect`` is counted as common whatever its length,
+    because a few methods make up nearly all requests.
     """
-    return sum(0.1 ** len(literal) for literal in literals)
+    return sum(COMMON_SHARE if literal in HTTP_METHODS else 0.1 ** len(literal) for literal in literals)
 
 
 def _string_literal(value) -> Literals | None:
@@ -123,11 +142,7 @@ def _string_literal(value) -> Literals | None:
         current = ""
     runs.append(current)
 
-    candidates = [run.lower() for run in runs if _usable(run)]
+    candidates = [piece for run in runs for piece in _UNUSABLE.split(run.lower()) if len(piece) >= MIN_LITERAL_LENGTH]
     if not candidates:
         return None
     return frozenset({max(candidates, key=len)})
-
-
-def _usable(run: str) -> bool:
-    return len(run) >= MIN_LITERAL_LENGTH and run.isascii() and not (_FOLDED_TARGETS & set(run.lower()))

@@ -4,9 +4,12 @@ A ``LinePrefilter`` keeps a line when its lowercased bytes contain one of the
 rules' literals (see ``proxyhunt.engines.prefilter``), and also, because the
 reader may still need them or the literal may be hidden from a byte search:
 
-- every line that contains an escape sequence which the reader decodes into
-  a character of a literal, such as ``\\x2f`` or ``%2F`` for the ``/`` of
-  ``rclone/v``;
+- every line where a literal may be written with escape sequences that the
+  reader decodes, such as ``rclone%2Fv`` or ``\\x52clone/v``, which means an
+  escaped character of a literal next to the literal's neighbouring character;
+- every line that contains, raw or escaped, a non-ASCII character that
+  DuckDB's ``lower()`` turns into an ASCII letter of a literal (see
+  ``FOLDED_INTO_ASCII``), because ``bytes.lower`` folds only ASCII;
 - every line that starts with one of the format's header prefixes, such as
   Zeek's ``#fields``;
 - every line up to ``keep_through_line``, so that the columns a file fills
@@ -15,12 +18,37 @@ reader may still need them or the literal may be hidden from a byte search:
 
 from __future__ import annotations
 
+import mmap
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+# The byte buffers that a block can be in. A reader's reusable blocks are anonymous maps.
+Buffer = bytes | bytearray | mmap.mmap
 
 # Above this share of kept lines, splitting every line is cheaper than picking lines one by one.
 MAX_KEPT_SHARE = 0.25
+
+# Setting this bit maps each ASCII capital letter to its lowercase letter.
+CASE_BIT = 0x20
+NEWLINE = ord("\n")
+# A block is searched by jumping from one occurrence of a pattern's first byte
+# to the next, as long as the occurrences that fail to match are at least this
+# many bytes apart on average. The first FREE_MISSES of them are not counted.
+# After that, re.search takes over. The value is a rough estimate, measured
+# with CPython 3.11 on the benchmark's Squid logs, where ``%`` starts most escapes.
+MIN_BYTES_PER_MISS = 256
+FREE_MISSES = 64
+
+# The non-ASCII characters whose lowercase form under DuckDB's ``lower()``, which
+# the backend applies to both sides of a case-insensitive match, contains an
+# ASCII character: U+0130 (Latin capital I with dot above) and U+212A (Kelvin
+# sign). A brute-force test over every code point checks this against the
+# installed DuckDB (2.0.1 here, where U+017F, the long s, stays as it is).
+FOLDED_INTO_ASCII = {"\u0130": "i", "\u212a": "k"}
 
 
 @dataclass(frozen=True)
@@ -36,31 +64,105 @@ class Escape:
     hex_byte: bool = False
     produces: str = ""
 
-    def needles(self, literals: Iterable[str]) -> set[bytes]:
-        """Return the lowercased byte strings that mark a line where this escape may hide a literal's character."""
-        characters = {character for literal in literals for character in literal}
-        if not self.hex_byte:
-            return {self.prefix.lower()} if characters & set(self.produces) else set()
-        needles = set()
-        for character in characters:
-            for variant in {character, character.upper()}:
-                needles.add(self.prefix.lower() + f"{ord(variant):02x}".encode("ascii"))
-        return needles
+    def suffixes(self, character: str, folded: bool = False) -> list[bytes]:
+        """Return the regular expressions for what follows ``prefix`` in the forms that decode to ``character``.
 
-    def pattern(self, literals: Iterable[str]) -> re.Pattern[bytes] | None:
-        """Return one regular expression for all of ``needles``, or None when there are none.
-
-        One scan for the shared prefix followed by alternatives is several
-        times faster than a ``bytes.find`` per needle.
+        Both cases of a letter count, and the expressions are for lowercased
+        bytes, or with ``folded`` for bytes folded as ``LinePrefilter.index``
+        folds them.
         """
-        needles = self.needles(literals)
-        if not needles:
+        variants = sorted({character, character.upper()})
+        if self.hex_byte:
+            return [_regex_bytes(f"{ord(variant):02x}".encode("ascii"), folded) for variant in variants]
+        if any(variant in self.produces for variant in variants):
+            return [b"."]
+        return []
+
+    def pattern(
+        self, literals: Iterable[str], escapes: Iterable[Escape], folded: bool = False
+    ) -> re.Pattern[bytes] | None:
+        """Return a regular expression that finds a literal written with this escape for one of its characters.
+
+        A literal hidden behind escapes has an escaped character, and either a
+        next character (plain or escaped by any of ``escapes``) or, for its last
+        character, a previous one. The expression requires both, so an escape
+        of a literal's character elsewhere in the line, such as the ``%2F`` of
+        ``?next=%2Fhome``, does not keep the line. ``literals`` are lowercase.
+        None means that this escape cannot hide any of them.
+        """
+        escapes = list(escapes)
+        prefix = _regex_bytes(self.prefix.lower(), folded)
+        alternatives = []
+        for literal in literals:
+            for position, character in enumerate(literal):
+                for suffix in self.suffixes(character, folded):
+                    if position + 1 < len(literal):
+                        alternatives.append(suffix + _any_form(literal[position + 1], escapes, folded))
+                    else:
+                        # The prefix has been read, so the bytes before it are the previous character and the prefix.
+                        previous = _regex_bytes(literal[position - 1].encode("ascii"), folded)
+                        alternatives.append(b"(?<=" + previous + prefix + b")" + suffix)
+        if not alternatives:
             return None
-        prefix = self.prefix.lower()
-        suffixes = sorted(needle[len(prefix) :] for needle in needles)
-        if suffixes == [b""]:
-            return re.compile(re.escape(prefix))
-        return re.compile(re.escape(prefix) + b"(?:" + b"|".join(map(re.escape, suffixes)) + b")")
+        return re.compile(prefix + b"(?:" + b"|".join(sorted(set(alternatives))) + b")", re.DOTALL)
+
+
+def _any_form(character: str, escapes: list[Escape], folded: bool) -> bytes:
+    """Return a regular expression for ``character`` written plainly, in either case, or with any of ``escapes``."""
+    forms = [_regex_bytes(character.lower().encode("ascii"), folded)]
+    for escape in escapes:
+        prefix = _regex_bytes(escape.prefix.lower(), folded)
+        forms += [prefix + suffix for suffix in escape.suffixes(character, folded)]
+    return b"(?:" + b"|".join(forms) + b")"
+
+
+def _first_token(pattern: bytes) -> bytes:
+    """Return the leading byte of a regular expression that starts with a literal byte, with its backslash if escaped."""
+    return pattern[:2] if pattern[:1] == b"\\" else pattern[:1]
+
+
+def _merged_by_first_byte(patterns: list[re.Pattern[bytes]]) -> tuple[re.Pattern[bytes], ...]:
+    """Merge the expressions that start with the same literal byte into one, so a block is scanned once per byte.
+
+    Each merged expression matches where one of its parts matches, and it
+    still starts with that byte, as ``_match_positions`` needs.
+    """
+    groups: dict[bytes, list[bytes]] = {}
+    for pattern in patterns:
+        first = _first_token(pattern.pattern)
+        groups.setdefault(first, []).append(pattern.pattern[len(first) :])
+    return tuple(
+        re.compile(first + b"(?:" + b"|".join(sorted(set(rests))) + b")", re.DOTALL) for first, rests in sorted(groups.items())
+    )
+
+
+def _folding_patterns(literals: list[str], escapes: list[Escape], folded: bool) -> list[re.Pattern[bytes]]:
+    """Return regular expressions that find the characters of ``FOLDED_INTO_ASCII`` that fold into a letter of ``literals``.
+
+    Each UTF-8 byte of such a character may be raw or written with a hex-byte
+    escape, because the reader decodes the bytes before the rules see them.
+    Each expression starts with a plain byte, which ``_match_positions``
+    needs, so there is one expression per form of the first byte.
+    """
+    letters = set("".join(literals))
+    hex_prefixes = [escape.prefix.lower() for escape in escapes if escape.hex_byte]
+    patterns = []
+    for character, letter in sorted(FOLDED_INTO_ASCII.items()):
+        if letter not in letters:
+            continue
+        forms = [
+            [_regex_bytes(bytes([byte]), folded)]
+            + [_regex_bytes(prefix + f"{byte:02x}".encode("ascii"), folded) for prefix in hex_prefixes]
+            for byte in character.encode("utf-8")
+        ]
+        rest = b"".join(b"(?:" + b"|".join(byte_forms) + b")" for byte_forms in forms[1:])
+        patterns += [re.compile(first + rest, re.DOTALL) for first in forms[0]]
+    return patterns
+
+
+def _regex_bytes(data: bytes, folded: bool) -> bytes:
+    """Return the regular expression that matches ``data``, folded first when ``folded`` is true."""
+    return re.escape(_fold(data) if folded else data)
 
 
 @dataclass(frozen=True)
@@ -72,17 +174,44 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class BlockIndex:
+    """The facts about a block that ``LinePrefilter.select`` needs, computed by ``LinePrefilter.index``.
+
+    ``folded`` is the block with bit 0x20 set in every byte, ``newlines``
+    marks each newline byte, and ``header_starts`` are the offsets of the
+    lines that start with the first byte of a header prefix.
+    """
+
+    folded: Buffer
+    newlines: np.ndarray
+    header_starts: np.ndarray
+
+
+@dataclass(frozen=True)
 class LinePrefilter:
     """The byte patterns that make a line worth parsing.
 
-    ``patterns`` are searched in the lowercased block: one per literal, and
-    one per escape that could hide a literal's character. A regular
-    expression for a plain literal is as fast as ``bytes.find`` here.
+    ``patterns`` are searched in a lowercased line: one per literal, and one
+    per escape that could hide a literal (see ``Escape.pattern``). ``folded_patterns`` are
+    the same patterns for a block folded as ``BlockIndex.folded`` is. Two
+    bytes that ``bytes.lower`` maps to the same byte also fold to the same
+    byte, so every line that a pattern matches once lowercased contains a
+    match of the folded pattern. The reverse does not hold (``@`` folds to a
+    backtick), so such a line is only a candidate until its lowercased bytes
+    are searched.
     """
 
     patterns: tuple[re.Pattern[bytes], ...]
+    folded_patterns: tuple[re.Pattern[bytes], ...] = ()
     header_prefixes: tuple[bytes, ...] = ()
     keep_through_line: int = 0
+
+    @cached_property
+    def any_pattern(self) -> re.Pattern[bytes] | None:
+        """One expression that matches where any of ``patterns`` matches, so a candidate line is searched once."""
+        if not self.patterns:
+            return None
+        return re.compile(b"|".join(b"(?:" + pattern.pattern + b")" for pattern in self.patterns), re.DOTALL)
 
     @classmethod
     def build(
@@ -94,40 +223,82 @@ class LinePrefilter:
     ) -> LinePrefilter:
         """Build a prefilter from ASCII literals, matched without regard to case, and the format's escapes."""
         lowered = sorted({literal.lower() for literal in literals})
-        patterns = [re.compile(re.escape(literal.encode("ascii"))) for literal in lowered]
-        patterns += [escape.pattern(lowered) for escape in escapes]
+        escapes = list(escapes)
+        encoded = [literal.encode("ascii") for literal in lowered]
+        patterns = [re.compile(_regex_bytes(literal, folded=False)) for literal in encoded]
+        patterns += [escape.pattern(lowered, escapes) for escape in escapes]
+        folded = [re.compile(_regex_bytes(literal, folded=True)) for literal in encoded]
+        folded += [escape.pattern(lowered, escapes, folded=True) for escape in escapes]
+        patterns += _folding_patterns(lowered, escapes, folded=False)
+        folded += _folding_patterns(lowered, escapes, folded=True)
         return cls(
             tuple(pattern for pattern in patterns if pattern is not None),
+            _merged_by_first_byte([pattern for pattern in folded if pattern is not None]),
             tuple(header_prefixes),
             keep_through_line,
         )
 
-    def select(self, data: bytes, first_line: int) -> Selection | None:
-        """Return the kept lines of ``data`` in order, or None when so many are kept that all should be.
+    def index(
+        self,
+        data: Buffer,
+        end: int,
+        folded_out: Buffer | None = None,
+        newlines_out: np.ndarray | None = None,
+        scratch: np.ndarray | None = None,
+    ) -> BlockIndex:
+        """Index ``data[:end]`` for ``select``, writing into the reusable buffers when they are given.
 
-        ``data`` contains whole lines, the first numbered ``first_line``. The
-        last line may lack its newline, and ``end`` excludes the newline.
+        ``folded_out`` is a writable buffer, ``newlines_out`` and ``scratch`` boolean
+        arrays, each of at least ``end`` items. Every step runs in NumPy, which
+        releases the GIL, so a reader can index the next block on another thread
+        while ``select`` searches this one. Reusing the buffers saves faulting
+        in fresh pages for every block, which costs more than the work itself.
         """
-        starts: set[int] = set()
-        lowered = data.lower()
-        for pattern in self.patterns:
-            _add_line_starts(lowered, pattern, starts)
-        for prefix in self.header_prefixes:
-            if data.startswith(prefix):
-                starts.add(0)
-            # The match starts at the newline before the header line.
-            _add_line_starts(data, re.compile(re.escape(b"\n" + prefix)), starts, offset=1)
+        source = np.frombuffer(data, dtype=np.uint8, count=end)
+        folded = bytearray(end) if folded_out is None else folded_out
+        np.bitwise_or(source, CASE_BIT, out=np.frombuffer(folded, dtype=np.uint8, count=end))
+        newlines = np.equal(source, NEWLINE, out=None if newlines_out is None else newlines_out[:end])
+
+        header_starts = np.empty(0, dtype=np.int64)
+        first_bytes = sorted({prefix[0] for prefix in self.header_prefixes})
+        if first_bytes and end:
+            starts_header = np.zeros(end, dtype=np.bool_) if scratch is None else scratch[:end]
+            starts_header[0] = source[0] in first_bytes
+            # A line start is a byte right after a newline.
+            after_newline = starts_header[1:]
+            np.equal(source[1:], first_bytes[0], out=after_newline)
+            for byte in first_bytes[1:]:
+                after_newline |= source[1:] == byte
+            np.logical_and(after_newline, newlines[:-1], out=after_newline)
+            header_starts = np.flatnonzero(starts_header)
+        return BlockIndex(folded, newlines, header_starts)
+
+    def select(
+        self, data: Buffer, first_line: int, end: int | None = None, index: BlockIndex | None = None
+    ) -> Selection | None:
+        """Return the kept lines of ``data[:end]`` in order, or None when so many are kept that all should be.
+
+        ``data[:end]`` contains whole lines, the first numbered ``first_line``.
+        The last line may lack its newline, and a line's ``end`` excludes the
+        newline. ``index`` is ``self.index(data, end)``, computed here unless
+        it is passed in.
+        """
+        end = len(data) if end is None else end
+        index = self.index(data, end) if index is None else index
+
+        lines = int(np.count_nonzero(index.newlines)) + (0 if end == 0 or data[end - 1] == NEWLINE else 1)
+        starts = self._literal_line_starts(data, end, index.folded)
+        for start in index.header_starts.tolist():
+            for prefix in self.header_prefixes:
+                if start + len(prefix) <= end and data[start : start + len(prefix)] == prefix:
+                    starts.add(start)
 
         # The share of kept lines is judged without the sample, which is kept whatever it holds.
-        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         sample: set[int] = set()
-        if first_line <= self.keep_through_line:
-            position = 0
-            for _ in range(self.keep_through_line - first_line + 1):
-                sample.add(position)
-                position = data.find(b"\n", position) + 1
-                if position == 0 or position >= len(data):
-                    break
+        position = 0
+        for _ in range(max(0, min(self.keep_through_line - first_line + 1, lines))):
+            sample.add(position)
+            position = data.find(b"\n", position, end) + 1
         if len(starts - sample) > MAX_KEPT_SHARE * (lines - len(sample)):
             return None
         starts |= sample
@@ -136,21 +307,72 @@ class LinePrefilter:
         number = first_line
         previous = 0
         for start in sorted(starts):
-            number += data.count(b"\n", previous, start)
+            number += int(np.count_nonzero(index.newlines[previous:start]))
             previous = start
-            end = data.find(b"\n", start)
-            selected.append((number, start, len(data) if end < 0 else end))
+            stop = data.find(b"\n", start, end)
+            selected.append((number, start, end if stop < 0 else stop))
         return Selection(selected, lines)
 
+    def _literal_line_starts(self, data: Buffer, end: int, folded: Buffer) -> set[int]:
+        """Return the start offset of every line whose lowercased bytes match one of ``patterns``.
 
-def _add_line_starts(haystack: bytes, pattern: re.Pattern[bytes], starts: set[int], offset: int = 0) -> None:
-    """Add the start offset of every line of ``haystack`` in which ``pattern`` matches ``offset`` bytes before it."""
-    match = pattern.search(haystack)
-    while match:
-        position = match.start() + offset
-        starts.add(haystack.rfind(b"\n", 0, position) + 1)
-        # The rest of this line cannot add another start.
-        end = haystack.find(b"\n", position)
-        if end < 0:
+        The folded patterns nominate candidate lines, and each candidate is
+        lowercased and searched with the exact patterns. So the result is the
+        same as searching a lowercased copy of the whole block.
+        """
+        starts: set[int] = set()
+        checked: set[int] = set()
+        for pattern in self.folded_patterns:
+            for position in _match_positions(pattern, folded, data, end):
+                start = data.rfind(b"\n", 0, position) + 1
+                if start in checked:
+                    continue
+                checked.add(start)
+                stop = data.find(b"\n", position, end)
+                line = bytes(data[start : end if stop < 0 else stop]).lower()
+                if self.any_pattern.search(line):
+                    starts.add(start)
+        return starts
+
+
+def _match_positions(
+    pattern: re.Pattern[bytes], haystack: Buffer, data: Buffer, end: int
+) -> Iterator[int]:
+    """Yield the start of every match of ``pattern`` in ``haystack[:end]``, at most one per line of ``data``.
+
+    ``haystack`` is ``data`` folded, where a newline no longer reads as one.
+
+    While the pattern's first byte is rare, jumping from one occurrence of it
+    to the next with ``find`` (a memchr) and matching there is many times
+    faster than ``re.search``, which tests every position. Once occurrences
+    that do not match come more often than MIN_BYTES_PER_MISS, the rest of
+    the haystack is searched with ``re.search``.
+    """
+    first = _first_token(pattern.pattern)[-1:]
+    position = 0
+    misses = 0
+    while misses < FREE_MISSES or misses * MIN_BYTES_PER_MISS < position:
+        position = haystack.find(first, position, end)
+        if position < 0:
             return
-        match = pattern.search(haystack, end + 1 - offset)
+        if pattern.match(haystack, position, end):
+            yield position
+            position = _next_line(data, position, end)
+        else:
+            misses += 1
+            position += 1
+    match = pattern.search(haystack, position, end)
+    while match:
+        yield match.start()
+        match = pattern.search(haystack, _next_line(data, match.start(), end), end)
+
+
+def _next_line(data: Buffer, position: int, end: int) -> int:
+    """Return the offset after the next newline at or after ``position``, or ``end`` when there is none."""
+    newline = data.find(b"\n", position, end)
+    return end if newline < 0 else newline + 1
+
+
+def _fold(data: bytes) -> bytes:
+    """Return ``data`` with bit 0x20 set in every byte, as ``LinePrefilter.index`` folds a block."""
+    return bytes(byte | CASE_BIT for byte in data)

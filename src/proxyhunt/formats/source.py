@@ -9,6 +9,7 @@ and records what went wrong in ``LineReader.error``.
 from __future__ import annotations
 
 import bz2
+import itertools
 import lzma
 import sys
 import zlib
@@ -21,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import zstandard
 
-from proxyhunt.formats.prefilter import LinePrefilter
+from proxyhunt.formats.blocks import Block, BlockReader
+from proxyhunt.formats.prefilter import Buffer, LinePrefilter, Selection
 
 # Bytes requested from the file per read() call.
 READ_SIZE = 4 * 1024 * 1024
@@ -50,6 +52,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 # Rows per Arrow record batch handed to DuckDB.
 ARROW_CHUNK_ROWS = 16_384
+# Bytes of an uncompressed file whose prefiltered lines are parsed as one batch,
+# unless ARROW_CHUNK_ROWS lines were kept first. It also sets how often the
+# progress display moves on a prefiltered hunt.
+MERGED_BATCH_BYTES = 256 * 1024 * 1024
 
 _BZIP2_BLOCK_MAGIC = b"\x31\x41\x59\x26\x53\x59"
 _BZIP2_END_MAGIC = b"\x17\x72\x45\x38\x50\x90"
@@ -204,6 +210,9 @@ class LineReader:
     With a ``line_filter``, only the lines it keeps are decoded and yielded,
     ``lines_read`` still counts every line, and ``filtered_lines`` counts the
     lines left out. ``invalid_utf8_lines`` then counts only the kept lines.
+    An uncompressed file is then read by ``BlockReader``, which prepares the
+    next block on a worker thread, and the kept lines of several blocks may
+    share one batch.
     """
 
     def __init__(
@@ -259,7 +268,72 @@ class LineReader:
         stream = _decompressed_stream(handle, self.path, self.read_size)
         self.compression = stream.compression
         self._stream = stream
+        if stream.compression is None and self.line_filter is not None and self.max_line_bytes is None:
+            yield from self._prefiltered_plain_batches(stream)
+        else:
+            yield from self._split_batches(stream, stream.blocks())
 
+    def _prefiltered_plain_batches(self, stream: _ChunkedStream) -> Iterator[LineBatch]:
+        """Yield the kept lines of an uncompressed file, read in blocks that a worker thread prepares.
+
+        A file with CR line endings takes the general path, which turns each CR
+        into LF.
+        """
+        buffer = bytearray(LINE_ENDING_SAMPLE_BYTES)
+        filled = 0
+        with memoryview(buffer) as view:
+            while filled < len(buffer) and (count := stream.read_into(view[filled:])):
+                filled += count
+        head = bytes(buffer[:filled])
+        if b"\n" not in head and b"\r" in head:
+            yield from self._split_batches(stream, itertools.chain([head], stream.blocks()))
+            return
+
+        next_line = 1
+        # Parsing a batch has a fixed cost of a few SQL queries, so the few
+        # lines kept from each block are collected and yielded together.
+        kept: list[LineBatch] = []
+        kept_bytes = 0
+        if not stream.cut:
+            for block in BlockReader(stream.read_into, self.batch_bytes, self.line_filter, head):
+                self.bytes_read += block.end
+                if block.end:
+                    batch = self._block_batch(block, next_line)
+                    next_line += batch.line_count
+                    if batch.numbers is None:
+                        # Every line of the block is yielded, after the lines kept before it.
+                        yield from _merged(kept)
+                        kept, kept_bytes = [], 0
+                        yield batch
+                    else:
+                        kept.append(batch)
+                        kept_bytes += block.end
+                kept_lines = sum(len(batch.lines) for batch in kept)
+                if kept and (kept_bytes >= MERGED_BATCH_BYTES or kept_lines >= ARROW_CHUNK_ROWS):
+                    yield from _merged(kept)
+                    kept, kept_bytes = [], 0
+                if block.read_failed:
+                    head = bytes(block.tail)
+        yield from _merged(kept)
+        if stream.cut:
+            # The bytes after the last newline before a failed read are an incomplete line.
+            self.bytes_read += len(head)
+            yield from self._final_batches(bytearray(head), next_line, cut=True)
+        self.error = stream.error
+        self.damaged = stream.cut
+
+    def _block_batch(self, block: Block, first_line: int) -> LineBatch:
+        """Return the lines of the block that the line filter keeps, or all of them when it keeps many."""
+        selection = self.line_filter.select(block.data, first_line, block.end, block.index)
+        if selection is not None:
+            return self._selected_batch(block.data, selection, first_line)
+        lines, invalid = split_lines(block.view[: block.end])
+        self.invalid_utf8_lines += invalid
+        self.lines_read += len(lines)
+        return LineBatch(first_line, lines)
+
+    def _split_batches(self, stream: _ChunkedStream, blocks: Iterator[bytes]) -> Iterator[LineBatch]:
+        """Yield the lines of decoded ``blocks`` in batches of about ``batch_bytes``."""
         pending = bytearray()
         # Offset of pending[0] in the decoded data, and the line it belongs to.
         pending_offset = 0
@@ -270,7 +344,7 @@ class LineReader:
         # (offset, line number) of the start of the compressed unit being
         # decoded, such as a gzip member, once that start has left pending.
         unit_first_line: tuple[int, int] | None = None
-        for block in self._line_ending_blocks(stream.blocks()):
+        for block in self._line_ending_blocks(blocks):
             self.bytes_read += len(block)
             pending += block
             start = 0
@@ -373,6 +447,10 @@ class LineReader:
         selection = self.line_filter.select(data, first_line) if data else None
         if selection is None:
             return None
+        return self._selected_batch(data, selection, first_line)
+
+    def _selected_batch(self, data: Buffer, selection: Selection, first_line: int) -> LineBatch:
+        """Decode the lines of ``data`` that ``selection`` kept, and count the lines it left out."""
         texts = []
         for _, start, end in selection.kept:
             raw = data[start:end].rstrip(b"\r")
@@ -385,6 +463,18 @@ class LineReader:
         self.filtered_lines += selection.lines - len(selection.kept)
         numbers = pa.array([number for number, _, _ in selection.kept], type=pa.int64())
         return LineBatch(first_line, pa.array(texts, type=pa.string()), numbers, selection.lines)
+
+
+def _merged(batches: list[LineBatch]) -> Iterator[LineBatch]:
+    """Yield one batch with the lines of consecutive prefiltered ``batches``, or nothing when there are none."""
+    if not batches:
+        return
+    yield LineBatch(
+        batches[0].first_line,
+        pa.concat_arrays([batch.lines for batch in batches]),
+        pa.concat_arrays([batch.numbers for batch in batches]),
+        sum(batch.line_count for batch in batches),
+    )
 
 
 def split_lines(data: bytes | memoryview) -> tuple[pa.Array, int]:
@@ -447,6 +537,22 @@ class _ChunkedStream:
             return None
         self.raw_bytes_read += len(data)
         return data
+
+    def read_into(self, buffer: memoryview) -> int | None:
+        """Read the next bytes of an uncompressed file into ``buffer``.
+
+        Returns the number of bytes read, 0 at the end of the file, or None
+        after a read error, which sets ``error`` and ``cut``.
+        """
+        try:
+            count = self._handle.readinto(buffer) or 0
+        except OSError as error:
+            self.error = f"reading the file failed after {self.raw_bytes_read} bytes ({error.strerror or error})"
+            self.cut = True
+            return None
+        self.raw_bytes_read += count
+        self.output_bytes += count
+        return count
 
     def blocks(self) -> Iterator[bytes]:
         """Yield the file's data in blocks, decompressed if the file is compressed."""
