@@ -4,16 +4,18 @@
 >>> result = normalize(["samples/"], to="lake/websession")   # doctest: +SKIP
 >>> [(output.source, output.rows) for output in result.outputs]  # doctest: +SKIP
 
-Memory stays bounded: each input is parsed into a disk-backed DuckDB database
-whose buffer manager is capped at ``memory_limit`` (DuckDB spills to disk
-beyond it), written out with DuckDB's partitioned ``COPY``, and dropped before
-the next input is read.
+Memory stays bounded: the rows of an input are parsed into an in-memory DuckDB
+table whose buffer manager is capped at ``memory_limit`` (DuckDB spills to disk
+beyond it). Whenever the table fills a share of the limit, its rows are
+written out as one Parquet file per event date and the table is emptied. So a
+large input never sits in memory or in a database file as a whole.
 
 Re-runs are idempotent. The rows of one input go to files named
 ``part-<identity>-<n>.parquet``, where the identity is derived from the input's
-absolute path. Normalizing the same path again first removes every file with
-that identity, in every partition, so a re-run, or a log that grew since the
-last run, never duplicates rows. A log renamed by rotation (``access.log`` to
+absolute path and ``n`` counts the chunks written for that input. Normalizing
+the same path again first removes every file with that identity, in every
+partition, so a re-run, or a log that grew since the last run, never
+duplicates rows. A log renamed by rotation (``access.log`` to
 ``access.log.1``) is a new input with a new identity.
 """
 
@@ -35,16 +37,27 @@ import duckdb
 
 from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import NULL_PARTITION, PARQUET_SUFFIX, PARTITION_COLUMN
-from proxyhunt.schema import create_table_sql
+from proxyhunt.formats.sql import quote_identifier
+from proxyhunt.memory_limit import MemoryLimitError, check_memory_limit, memory_limit_bytes
+from proxyhunt.schema import COLUMN_NAMES, create_table_sql
 
 log = logging.getLogger(__name__)
 
 # Per-input manifests live here, under the dataset; readers skip names that start with "_".
 MANIFEST_DIRECTORY = "_inputs"
-DEFAULT_MEMORY_LIMIT = "1GB"
+# The process takes about 300 MB besides DuckDB's memory for Python, pyarrow
+# and the reader's text batches (measured on 100 MB logs). So 512MB keeps a
+# run under 1 GiB of resident memory, and chunked writes need no more.
+DEFAULT_MEMORY_LIMIT = "512MB"
 # The loader reads text in batches of about 32MB, so DuckDB needs at least that much.
 # DuckDB shows a limit in MiB with one decimal, so "32MB" reads back as 30.5 MiB.
 MIN_MEMORY_LIMIT_BYTES = 30 * 1024 * 1024
+# Below this limit the work database is a file. With a 32MB limit, DuckDB 2.0.1
+# ran out of memory on a batch of lines in an in-memory database, and spilled
+# to the file fine. 64MB, which DuckDB reads as 61.0 MiB, worked in memory.
+# NOTE: 32MB is not always enough even with the file: an 80 MB combined log of
+# 330-byte lines ran out of memory at 32MB, before and after chunked writes.
+IN_MEMORY_MIN_LIMIT_BYTES = 60 * 1024 * 1024
 # Row groups of at most this many rows keep each Parquet file's min/max
 # statistics on TimeGenerated narrow enough for engines to skip row groups.
 ROW_GROUP_SIZE = 122_880
@@ -54,7 +67,14 @@ ROW_GROUP_SIZE = 122_880
 # ROW_GROUP_SIZE rows ran out of memory.
 ROW_GROUP_MEMORY_SHARE = 5
 MAX_ROW_GROUP_BYTES = 128 * 1024 * 1024
-_SIZE_UNITS = {"bytes": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4, "PiB": 1024**5}
+# The rows parsed so far are written out when DuckDB's memory and spill files
+# reach this share of the memory limit. The rest is left for the next batch of
+# lines and for the row group that COPY buffers.
+FLUSH_MEMORY_SHARE = 3
+# zstd at level 1 writes files as small as the default level 3 and about as fast
+# as snappy, whose files are about 60% larger (measured by DuckDB 2.0.1 on the
+# benchmark's combined and Zeek logs).
+PARQUET_COMPRESSION = "zstd, COMPRESSION_LEVEL 1"
 
 
 class NormalizeError(Exception):
@@ -128,10 +148,15 @@ def normalize(
         loader = Loader(connection, custom_formats(squid_logformat, map_path))
         try:
             for path in files:
-                report = loader.load(path, format_name=format_name, progress=progress)
-                result.files.append(report)
-                if report.parsed:
-                    result.outputs.append(_write_input(connection, target, path, report))
+                writer = _ChunkWriter(connection, target, path)
+                try:
+                    report = loader.load(path, format_name=format_name, progress=writer.progress_callback(progress))
+                    result.files.append(report)
+                    if report.parsed:
+                        writer.flush()
+                        result.outputs.append(writer.commit(report))
+                finally:
+                    writer.discard()
                 _clear_events(connection)
         finally:
             loader.close()
@@ -154,18 +179,24 @@ def _prepare_directory(target: Path) -> None:
 
 @contextmanager
 def _work_database(target: Path, memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open a disk-backed DuckDB database in a hidden work directory inside the dataset, and remove it after.
+    """Open a DuckDB database that spills to a hidden work directory inside the dataset, and remove that after.
 
+    The database is in memory, because its table contains one chunk at a time,
+    and inserts into a database file took about 40% longer. Below
+    IN_MEMORY_MIN_LIMIT_BYTES it is a file in the work directory instead.
     The work directory sits on the dataset's file system, so that finished
     files are moved into place by rename. Its name starts with a dot, which
     every Parquet reader skips.
     """
+    limit_bytes = _check_memory_limit(memory_limit)
     work = Path(tempfile.mkdtemp(prefix=".proxyhunt-work-", dir=target))
     try:
-        connection = duckdb.connect(str(work / "normalize.duckdb"))
+        if limit_bytes < IN_MEMORY_MIN_LIMIT_BYTES:
+            connection = duckdb.connect(str(work / "normalize.duckdb"))
+        else:
+            connection = duckdb.connect()
         try:
             connection.execute(f"SET temp_directory = '{_sql_text(str(work / 'spill'))}'")
-            _check_memory_limit(memory_limit)
             connection.execute(f"SET memory_limit = '{_sql_text(memory_limit)}'")
             # Keeping insertion order would make COPY buffer whole partitions,
             # and ROW_GROUP_SIZE_BYTES needs it off.
@@ -181,78 +212,122 @@ def _sql_text(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _write_input(connection: duckdb.DuckDBPyConnection, target: Path, path: str, report: FileReport) -> InputOutput:
-    """Write the events of one input to a staging directory, then swap them in for that input's earlier files."""
-    identity = input_identity(path)
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{identity}-", dir=target))
-    try:
-        _copy_partitions(connection, staging, identity)
-        replaced = _remove_input_files(target, identity)
-        written = _move_into_place(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+class _ChunkWriter:
+    """Writes the rows of one input to a staging directory chunk by chunk, then swaps them in for its earlier files.
 
-    output = InputOutput(path, identity, report.parsed, tuple(written), replaced)
-    _write_manifest(target, output, report)
-    log.info("%s: wrote %d events to %d files in %s, replacing %d earlier files", path, report.parsed, len(written), target, replaced)
-    return output
-
-
-def _copy_partitions(connection: duckdb.DuckDBPyConnection, staging: Path, identity: str) -> None:
-    """Write one Parquet file per event date of the WebSession table into ``staging``.
-
-    Each date is its own ``COPY``. DuckDB's ``PARTITION_BY`` keeps a row group
-    open for every partition at once, so a file that spans many days needs
-    that many row groups in memory. One date at a time needs one.
+    ``progress_callback`` returns the callback that the loader calls after
+    each batch of lines. It empties the WebSession table into Parquet files
+    whenever DuckDB's memory and spill files reach 1/FLUSH_MEMORY_SHARE of
+    the memory limit, so the table never contains more than a chunk of the
+    input. DuckDB compresses the table, so a chunk is more text than that.
+    Below IN_MEMORY_MIN_LIMIT_BYTES the table lives in a database file,
+    which this does not measure, so the whole input is one chunk. Each
+    flush writes ``part-<identity>-<n>.parquet`` in every event date it
+    contains. The column counts and time range of the flushed rows are kept,
+    because the loader describes only the rows still in the table.
     """
-    row_group_bytes = max(1024 * 1024, min(MAX_ROW_GROUP_BYTES, _memory_limit_bytes(connection) // ROW_GROUP_MEMORY_SHARE))
-    days = [row[0] for row in connection.execute(f"SELECT DISTINCT CAST(TimeGenerated AS DATE) FROM {TABLE}").fetchall()]
-    for day in days:
-        name = NULL_PARTITION if day is None else day.isoformat()
-        partition = staging / f"{PARTITION_COLUMN}={name}"
-        partition.mkdir()
-        condition = "TimeGenerated IS NULL" if day is None else f"CAST(TimeGenerated AS DATE) = DATE '{name}'"
-        file = partition / f"part-{identity}-0{PARQUET_SUFFIX}"
-        connection.execute(
-            f"COPY (SELECT * FROM {TABLE} WHERE {condition}) TO '{_sql_text(str(file))}' "
-            f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_SIZE}, ROW_GROUP_SIZE_BYTES {row_group_bytes})"
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, target: Path, path: str) -> None:
+        self.connection = connection
+        self.target = target
+        self.path = path
+        self.identity = input_identity(path)
+        self.staging = Path(tempfile.mkdtemp(prefix=f".staging-{self.identity}-", dir=target))
+        self.chunks = 0
+        self.flush_bytes = memory_limit_bytes(connection) // FLUSH_MEMORY_SHARE
+        self.row_group_bytes = max(
+            1024 * 1024, min(MAX_ROW_GROUP_BYTES, memory_limit_bytes(connection) // ROW_GROUP_MEMORY_SHARE)
         )
+        self.column_counts = [0] * len(COLUMN_NAMES)
+        self.first_seen: datetime | None = None
+        self.last_seen: datetime | None = None
 
+    def progress_callback(self, progress: ProgressCallback | None) -> ProgressCallback:
+        def after_batch(raw_bytes: int) -> None:
+            if progress is not None:
+                progress(raw_bytes)
+            if self._stored_bytes() >= self.flush_bytes:
+                self.flush()
 
-def _check_memory_limit(memory_limit: str) -> None:
-    """Raise NormalizeError unless DuckDB reads ``memory_limit`` as a size of at least 32MB.
+        return after_batch
 
-    The size is tried on a separate connection, because a tiny limit would
-    leave the work database unable to run even the query that reads it back.
-    """
-    if memory_limit.strip().startswith("-"):
-        # DuckDB reads a negative size as no limit at all.
-        raise NormalizeError(f"invalid --memory-limit {memory_limit}: give a positive size, such as 512MB or 2GB")
-    with duckdb.connect() as probe:
-        try:
-            probe.execute(f"SET memory_limit = '{_sql_text(memory_limit)}'")
-        except duckdb.Error as error:
-            raise NormalizeError(
-                f"invalid --memory-limit {memory_limit} ({str(error).splitlines()[0]}); "
-                "write a size as DuckDB reads it, such as 512MB or 2GB"
-            ) from None
-        try:
-            too_small = _memory_limit_bytes(probe) < MIN_MEMORY_LIMIT_BYTES
-        except duckdb.OutOfMemoryException:
-            # Below a few kilobytes even reading the setting back runs out of memory.
-            too_small = True
-        if too_small:
-            raise NormalizeError(
-                f"--memory-limit {memory_limit} is below 32MB, the size of one batch of lines that the reader "
-                "holds; give at least 32MB"
+    def _stored_bytes(self) -> int:
+        """Return the bytes that DuckDB uses in memory and in its spill files, where the table's blocks are kept."""
+        # NOTE: DuckDB 2.0.1 kept its spill files at their size after the table
+        # was emptied, so once it has spilled, every batch of lines is a chunk.
+        query = (
+            "SELECT (SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()) "
+            "+ (SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files())"
+        )
+        return self.connection.execute(query).fetchall()[0][0]
+
+    def flush(self) -> None:
+        """Write the rows in the WebSession table as the next chunk, one Parquet file per event date, and empty it.
+
+        Each date is its own ``COPY``. DuckDB's ``PARTITION_BY`` keeps a row
+        group open for every partition at once, so a chunk that spans many
+        days would need that many row groups in memory. One date at a time
+        needs one.
+        """
+        # NOTE: the rows are parsed into a table and read again by COPY. Writing
+        # each parsed batch straight to Parquet would save that second pass.
+        self._count_columns()
+        days = [row[0] for row in self.connection.execute(f"SELECT DISTINCT CAST(TimeGenerated AS DATE) FROM {TABLE}").fetchall()]
+        for day in days:
+            name = NULL_PARTITION if day is None else day.isoformat()
+            partition = self.staging / f"{PARTITION_COLUMN}={name}"
+            partition.mkdir(exist_ok=True)
+            condition = "TimeGenerated IS NULL" if day is None else f"CAST(TimeGenerated AS DATE) = DATE '{name}'"
+            file = partition / f"part-{self.identity}-{self.chunks}{PARQUET_SUFFIX}"
+            self.connection.execute(
+                f"COPY (SELECT * FROM {TABLE} WHERE {condition}) TO '{_sql_text(str(file))}' "
+                f"(FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION}, ROW_GROUP_SIZE {ROW_GROUP_SIZE}, "
+                f"ROW_GROUP_SIZE_BYTES {self.row_group_bytes})"
             )
+        if days:
+            self.chunks += 1
+        _clear_events(self.connection)
+
+    def _count_columns(self) -> None:
+        counts = ", ".join(f"count({quote_identifier(column)})" for column in COLUMN_NAMES)
+        row = self.connection.execute(f"SELECT {counts}, min(TimeGenerated), max(TimeGenerated) FROM {TABLE}").fetchall()[0]
+        self.column_counts = [total + count for total, count in zip(self.column_counts, row)]
+        first, last = row[-2], row[-1]
+        if first is not None and (self.first_seen is None or first < self.first_seen):
+            self.first_seen = first
+        if last is not None and (self.last_seen is None or last > self.last_seen):
+            self.last_seen = last
+
+    def commit(self, report: FileReport) -> InputOutput:
+        """Replace the input's files from earlier runs with the staged chunks, and describe all of them in ``report``."""
+        report.columns = [column for column, count in zip(COLUMN_NAMES, self.column_counts) if count]
+        report.first_seen, report.last_seen = self.first_seen, self.last_seen
+        replaced = _remove_input_files(self.target, self.identity)
+        written = _move_into_place(self.staging, self.target)
+
+        output = InputOutput(self.path, self.identity, report.parsed, tuple(written), replaced)
+        _write_manifest(self.target, output, report)
+        log.info(
+            "%s: wrote %d events to %d files in %s, replacing %d earlier files",
+            self.path, report.parsed, len(written), self.target, replaced,
+        )
+        return output
+
+    def discard(self) -> None:
+        """Remove the staging directory with any chunk that was not committed."""
+        shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def _memory_limit_bytes(connection: duckdb.DuckDBPyConnection) -> int:
-    """Return DuckDB's memory limit in bytes, parsed from the text it reports, such as ``122.0 MiB``."""
-    text = connection.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    number, _, unit = text.partition(" ")
-    return int(float(number) * _SIZE_UNITS.get(unit, 1))
+def _check_memory_limit(memory_limit: str) -> int:
+    """Return ``memory_limit`` in bytes; raise NormalizeError unless DuckDB reads it as a size of at least 32MB."""
+    try:
+        return check_memory_limit(
+            memory_limit,
+            MIN_MEMORY_LIMIT_BYTES,
+            "is below 32MB, the size of one batch of lines that the reader holds; give at least 32MB",
+        )
+    except MemoryLimitError as error:
+        raise NormalizeError(str(error)) from None
 
 
 def _remove_input_files(target: Path, identity: str) -> int:
@@ -305,6 +380,6 @@ def _write_manifest(target: Path, output: InputOutput, report: FileReport) -> No
 
 
 def _clear_events(connection: duckdb.DuckDBPyConnection) -> None:
-    """Empty the WebSession table so that the next input starts from nothing; its disk blocks are reused."""
+    """Empty the WebSession table so that the next chunk or input starts from nothing."""
     connection.execute(f"DROP TABLE {TABLE}")
     connection.execute(create_table_sql(TABLE))

@@ -29,6 +29,7 @@ import duckdb
 from proxyhunt.formats.base import LineFormat, match_ratio, non_blank
 from proxyhunt.formats.prefilter import Escape
 from proxyhunt.formats.sql import quote_literal, register_function
+from proxyhunt.formats.url_parts import url_column_sql, url_parts_sql
 
 
 def _quoted(possessive: bool) -> str:
@@ -87,6 +88,28 @@ _NOT_TWO_QUOTED = (
 # Method, request target and version. The target may contain spaces: servers log
 # a malformed request line such as "GET /a b HTTP/1.1" as it was received.
 _REQUEST = r"^(\S+)\s+(.+?)(?:\s+HTTP/(\S+))?$"
+# The whitespace that RE2's \s matches besides the space.
+_RE2_SPACES_BUT_SPACE = ("\t", "\n", "\f", "\r")
+
+
+def _request_sql(request: str, words: str) -> str:
+    """Return the SQL that splits a request line into the struct (method, target, version) that _REQUEST extracts.
+
+    ``words`` is the request split at single spaces. The common request
+    ``METHOD TARGET HTTP/VERSION``, three non-empty words and no other
+    whitespace, is read from the words. _REQUEST then matches the same three
+    parts, because the lazy target cannot end before the first space after
+    it. Any other request goes through _REQUEST.
+    """
+    no_other_space = " AND ".join(f"NOT contains({request}, chr({ord(space)}))" for space in _RE2_SPACES_BUT_SPACE)
+    plain = (
+        f"len({words}) = 3 AND {words}[1] <> '' AND {words}[2] <> '' "
+        f"AND starts_with({words}[3], 'HTTP/') AND length({words}[3]) > 5 AND {no_other_space}"
+    )
+    return (
+        f"CASE WHEN {plain} THEN {{'method': {words}[1], 'target': {words}[2], 'version': {words}[3][6:]}} "
+        f"ELSE regexp_extract({request}, '{_REQUEST}', ['method', 'target', 'version']) END"
+    )
 
 _ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{2}|[\\"bfnrtv])')
 _C_ESCAPES = {b"\\": b"\\", b'"': b'"', b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
@@ -158,6 +181,9 @@ class CombinedLog(LineFormat):
         # The Squid suffix pattern runs only on lines with text after the last field.
         names = ", ".join(f"'{name}'" for name in _FIELDS)
         has_agent = "f.referrer_space <> ''"
+        # The request target is split once, and its host and port read from the parts.
+        target_host = url_column_sql("DstHostname", "u", url="r.target")
+        target_port = url_column_sql("DstPortNumber", "u", url="r.target")
         return f"""
         SELECT
             SourceLine,
@@ -176,8 +202,8 @@ class CombinedLog(LineFormat):
             CASE WHEN starts_with(f.client, '[') AND ends_with(f.client, ']') THEN trim(f.client, '[]')
                  ELSE ph_dash(f.client) END AS SrcIpAddr,
             ph_dash(f.user) AS SrcUsername,
-            coalesce(ph_url_host(r.target), nullif(f.vhost, '')) AS DstHostname,
-            CASE WHEN ph_url_host(r.target) IS NOT NULL THEN ph_url_port(r.target)
+            coalesce({target_host}, nullif(f.vhost, '')) AS DstHostname,
+            CASE WHEN {target_host} IS NOT NULL THEN {target_port}
                  ELSE TRY_CAST(nullif(f.port, '') AS INTEGER) END AS DstPortNumber,
             nullif(r.method, '') AS HttpRequestMethod,
             CASE WHEN r.method <> '' THEN r.target ELSE ph_dash(request) END AS Url,
@@ -188,10 +214,16 @@ class CombinedLog(LineFormat):
             CASE WHEN {has_agent} THEN nullif(f.referrer, '-') END AS HttpReferrer,
             CASE WHEN {has_agent} THEN nullif(f.agent, '-') END AS HttpUserAgent
         FROM (
-            SELECT *, regexp_extract(request, '{_REQUEST}', ['method', 'target', 'version']) AS r
+            SELECT *, {url_parts_sql("r.target")} AS u
             FROM (
-                SELECT SourceLine, RawEvent, f, f.request AS request
-                FROM (SELECT SourceLine, RawEvent, regexp_extract(RawEvent, '{_LINE}', [{names}]) AS f FROM lines)
+                SELECT *, {_request_sql("request", "words")} AS r
+                FROM (
+                    SELECT *, string_split(request, ' ') AS words
+                    FROM (
+                        SELECT SourceLine, RawEvent, f, f.request AS request
+                        FROM (SELECT SourceLine, RawEvent, regexp_extract(RawEvent, '{_LINE}', [{names}]) AS f FROM lines)
+                    )
+                )
             )
         )
         """

@@ -38,6 +38,7 @@ from proxyhunt.formats.source import (
     read_sample,
 )
 from proxyhunt.formats.sql import create_macros, quote_identifier, quote_literal
+from proxyhunt.formats.url_parts import url_column_sql, url_parts_sql
 from proxyhunt.schema import COLUMN_NAMES, COLUMN_TYPES, create_table_sql
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ TABLE = "websession"
 # Optional stage column: text of a parsed line that the format does not map to any column.
 IGNORED_TEXT_COLUMN = "_ignored_text"
 REJECTS_TABLE = "rejects"
+# Stage column with the parts of Url that url_parts_sql splits off.
+URL_PARTS_COLUMN = "_url_parts"
 # Rejected lines are stored up to this many characters; the count is always exact.
 REJECT_TEXT_LIMIT = 4096
 # A prefiltered file still parses this many lines from its start, so that the
@@ -393,8 +396,12 @@ class Loader:
                         f"WHERE contains({quoted}, '\\')"
                     )
         select_list = _finalize_select(stage_columns, inner_format)
+        stage = "ph_stage"
+        if "Url" in stage_columns:
+            # The URL is split once here, and _finalize_select reads its parts.
+            stage = f"(SELECT *, {url_parts_sql()} AS {URL_PARTS_COLUMN} FROM ph_stage)"
         connection.execute(
-            f"INSERT INTO {TABLE} BY NAME SELECT {select_list} FROM ph_stage WHERE _reject IS NULL",
+            f"INSERT INTO {TABLE} BY NAME SELECT {select_list} FROM {stage} WHERE _reject IS NULL",
             [report.path],
         )
         connection.execute(
@@ -598,12 +605,12 @@ def _finalize_select(stage_columns: list[str], fmt: LineFormat) -> str:
         "EventVendor": quote_literal(fmt.vendor) if fmt.vendor is not None else "NULL",
     }
     if "Url" in present:
-        path_expr = "UrlPath" if "UrlPath" in present else "ph_url_path(Url)"
+        path_expr = "UrlPath" if "UrlPath" in present else url_column_sql("UrlPath", URL_PARTS_COLUMN)
         derived["UrlPath"] = path_expr
-        derived["UrlQuery"] = "ph_url_query(Url)"
+        derived["UrlQuery"] = url_column_sql("UrlQuery", URL_PARTS_COLUMN)
         derived["UrlExtension"] = f"ph_url_extension({path_expr})"
-        derived["DstHostname"] = "ph_url_host(Url)"
-        derived["DstPortNumber"] = "ph_url_port(Url)"
+        derived["DstHostname"] = url_column_sql("DstHostname", URL_PARTS_COLUMN)
+        derived["DstPortNumber"] = url_column_sql("DstPortNumber", URL_PARTS_COLUMN)
     elif "UrlPath" in present:
         derived["UrlExtension"] = "ph_url_extension(UrlPath)"
 
