@@ -40,7 +40,9 @@ Examples:
   proxyhunt hunt access.log --squid-logformat 'logformat ua %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt "%{User-Agent}>h"'
   proxyhunt hunt export.csv --map export-mapping.yaml
   proxyhunt hunt samples/ --html report.html --csv findings.csv
+  proxyhunt hunt samples/ --working-hours 'Mon-Fri 07:00-19:00 Europe/Berlin' --lists examples/lists.yml
   proxyhunt hunt access.log --no-prefilter --quiet   # count rejected lines in the whole file
+  proxyhunt hunt /var/log/squid/access.log.1 --memory-limit 2GB   # more memory before DuckDB spills to disk
   proxyhunt hunt samples/squid-combined.log --rules my-rules/ --lists examples/lists.yml
   proxyhunt hunt examples/process/proxy-rclone-jobs.log --process-logs examples/process/endpoint/ \\
       --assets examples/process/assets.csv --lists examples/lists.yml --exclusions all-safe --show-suppressed
@@ -257,6 +259,18 @@ def _time_bound(context: click.Context, parameter: click.Parameter, value: str |
     return value
 
 
+def _working_hours(context: click.Context, parameter: click.Parameter, value: str | None):
+    """Read a --working-hours value, or raise a usage error that names the part at fault."""
+    from proxyhunt.tuning.triage import WorkingHoursError, parse_working_hours
+
+    if value is None:
+        return None
+    try:
+        return parse_working_hours(value)
+    except WorkingHoursError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def _engine_options(command):
     """Add --engine, --master, --since and --until, which choose where and over which time the hunt runs."""
     options = [
@@ -333,7 +347,15 @@ def _check_engine(engine: str, master: str | None) -> None:
     type=click.Path(dir_okay=False),
     metavar="FILE.yml",
     help="YAML file that maps each |expand placeholder name to its list of values (Sigma strings, * and ? "
-    "are wildcards).",
+    "are wildcards), and each correlation threshold name to one number or timespan. Each name replaces the "
+    "bundled default of that name.",
+)
+@click.option(
+    "--working-hours",
+    metavar="'DAYS HH:MM-HH:MM [ZONE]'",
+    callback=_working_hours,
+    help="The site's working hours, such as 'Mon-Fri 07:00-19:00 Europe/Berlin' (IANA time zone, default UTC); "
+    "findings outside them get one step higher triage priority. Default: no time adjustment.",
 )
 @_format_options
 @_tuning_options
@@ -375,6 +397,14 @@ def _check_engine(engine: str, master: str | None) -> None:
     "lines that cannot match; the findings are the same, and rejected lines are then counted in the whole file "
     "(--rejects does the same).",
 )
+@click.option(
+    "--memory-limit",
+    default="512MB",
+    show_default=True,
+    metavar="SIZE",
+    help="Memory that DuckDB may use for the parsed events (such as 512MB or 4GB); beyond it, they spill to a "
+    "temporary directory that is removed afterwards.",
+)
 @click.option("--limit", type=click.IntRange(min=0), default=200, show_default=True, help="Findings shown in the terminal table.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the closing line, warnings and errors.")
 @click.option("--no-color", is_flag=True, help="Print without colours (also set by the NO_COLOR variable).")
@@ -402,6 +432,8 @@ def hunt(
     since: str | None,
     until: str | None,
     no_prefilter: bool,
+    working_hours,
+    memory_limit: str,
     limit: int,
     quiet: bool,
     no_color: bool,
@@ -411,11 +443,13 @@ def hunt(
 
     PATHS are log files, directories (read recursively), glob patterns, or -
     for standard input. Each file's format and compression are detected from
-    its content. The bundled rule "Rclone Activity via Proxy" runs unless
-    --no-default-rules is given.
+    its content. The bundled rules run unless --no-default-rules is given:
+    "Rclone Activity via Proxy" and the rclone rule pack (docs/rclone.md).
     """
     from proxyhunt.engines.spark import SparkEngineError
     from proxyhunt.hunt import hunt as run_hunt
+    from proxyhunt.hunt import open_database
+    from proxyhunt.memory_limit import MemoryLimitError
     from proxyhunt.report import terminal
     from proxyhunt.report.text import safe_text
 
@@ -447,7 +481,10 @@ def hunt(
     error_console = Console(stderr=True, no_color=colourless, highlight=False)
 
     total = sum(os.path.getsize(path) for path in files if path != "-" and os.path.isfile(path))
-    connection = duckdb.connect()
+    try:
+        connection = open_database(memory_limit)
+    except MemoryLimitError as error:
+        raise click.UsageError(str(error)) from None
     with _ProgressBar(total, enabled=sys.stderr.isatty() and not quiet) as bar:
         try:
             result = run_hunt(
@@ -470,6 +507,7 @@ def hunt(
                 since=since,
                 until=until,
                 prefilter=not (no_prefilter or rejects_path),
+                working_hours=working_hours,
             )
         except SparkEngineError as error:
             # Spark could not start or read the dataset: a problem with the setup, not a defect.
@@ -637,7 +675,7 @@ Examples:
 
 @cli.group("rules")
 def rules_group() -> None:
-    """Inspect Sigma rules, filters and correlation rules."""
+    """Check Sigma rules, filters and correlation rules, and test rules against their example lines."""
 
 
 @rules_group.command("check", epilog=RULES_CHECK_EPILOG)
@@ -648,7 +686,8 @@ def rules_group() -> None:
     "lists_path",
     type=click.Path(dir_okay=False),
     metavar="FILE.yml",
-    help="YAML file that maps each |expand placeholder name to its list of values, as hunt --lists reads it.",
+    help="YAML file with the values of |expand placeholders and correlation thresholds, over the bundled "
+    "defaults, as hunt --lists reads it.",
 )
 def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool, lists_path: str | None) -> None:
     """List every rule, filter and correlation rule under PATH with its status and the reason.
@@ -669,10 +708,85 @@ def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool, lis
     sys.exit(1 if check.failed else 0)
 
 
+RULES_TEST_EPILOG = """\b
+Each rule file X.yml is tested with X.examples.yml beside it: every line
+under match must be flagged by a rule of X.yml, no line under no_match may
+be, and each case must give the findings it expects. Output: one
+tab-separated row per rule file and one per failing example, naming the
+examples file and line; the counts go to stderr.
+
+\b
+Exit status:
+  0  every example of every rule file passed
+  1  an example failed, or a rule file has no examples file
+  2  bad usage
+
+\b
+Examples:
+  proxyhunt rules test
+  proxyhunt rules test examples/rules/ --no-default-rules
+  proxyhunt rules test examples/rules/proxy_ua_backup_tool.yml --no-default-rules
+  proxyhunt rules test --lists examples/lists.yml
+  proxyhunt rules test examples/rules/ --junit rule-tests.xml
+"""
+
+
+@rules_group.command("test", epilog=RULES_TEST_EPILOG)
+@click.argument("rule_paths", nargs=-1, metavar="[PATH...]")
+@click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
+@click.option(
+    "--lists",
+    "lists_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.yml",
+    help="YAML file with the values of placeholders and correlation thresholds, over the bundled defaults, "
+    "as hunt --lists reads it.",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE.xml",
+    help="Also write the results as JUnit XML, one test case per rule file, for CI test reports.",
+)
+@click.option("--verbose", "-v", count=True, help="Log more detail to stderr; repeat for debug output.")
+def test_rules_command(
+    rule_paths: tuple[str, ...], no_default_rules: bool, lists_path: str | None, junit_path: str | None, verbose: int
+) -> None:
+    """Run each rule file's example lines through a hunt and report the lines it misses or wrongly flags.
+
+    PATH is a rule file, its examples file, or a directory searched
+    recursively. The bundled rules are tested too, unless
+    --no-default-rules is given.
+    """
+    from proxyhunt.report.ruletest import format_report, write_junit
+    from proxyhunt.ruletest import test_rules
+
+    _configure_logging(verbose, quiet=False)
+    if no_default_rules and not rule_paths:
+        raise click.UsageError("--no-default-rules leaves no rules to test; name rule files or directories")
+    _check_lists(lists_path)
+    report = test_rules(list(rule_paths), include_bundled=not no_default_rules, lists_path=lists_path)
+    if junit_path:
+        try:
+            write_junit(report, junit_path)
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot write {junit_path}: {error.strerror}; choose a writable path for --junit"
+            ) from None
+    *table, summary = format_report(report)
+    for line in table:
+        click.echo(line)
+    # The count goes to stderr, so that stdout stays one tab-separated table, as rules check prints it.
+    click.echo(summary, err=True)
+    sys.exit(1 if report.failed else 0)
+
+
 CONVERT_EPILOG = """\b
 Exit status:
   0  every rule was converted
-  2  a rule could not be converted (the others are still written), or bad usage
+  2  a rule could not be converted (the others are still written, and the rule
+     is named on stderr and in a comment in the output), or bad usage
 
 \b
 Examples:
@@ -684,7 +798,8 @@ Examples:
   proxyhunt convert --target kql --exclusions proxy-known-destinations --lists lists.yml
   proxyhunt convert --target kql --asim-parameters --query-period 1h
   proxyhunt convert --target kql --sentinel-analytic --output rclone.yaml
-  proxyhunt convert --target kql --arm --query-frequency 15m --query-period 1h --output rules.json
+  proxyhunt convert --target kql --arm --query-frequency 15m --output rules.json
+  proxyhunt convert --target kql --arm --query-frequency 15m --query-period 2h --output rules.json
   proxyhunt convert --target esql --index 'logs-squid-*'
   proxyhunt convert --target sparksql --table lake.websession
 """
@@ -697,7 +812,8 @@ Examples:
               help="Sigma rule, filter or correlation file, or directory (searched recursively), to add. Repeatable.")
 @click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
 @click.option("--lists", "lists_path", type=click.Path(dir_okay=False), metavar="FILE.yml",
-              help="YAML file with the values of %placeholder% lists.")
+              help="YAML file with the values of %placeholder% lists and correlation thresholds, over the bundled "
+              "defaults.")
 @click.option("--exclusions", multiple=True, metavar="NAMES",
               help="Bundled exclusions (Sigma filters) to add, comma-separated, as for hunt; all-safe adds those "
               "that require a known destination.")
@@ -706,9 +822,10 @@ Examples:
               "of the same name.")
 @click.option("--asim-parameters", is_flag=True,
               help="KQL only: call _Im_WebSession with a time range and the filters that the rule implies.")
-@click.option("--query-period", default="1h", show_default=True, metavar="SPAN",
+@click.option("--query-period", metavar="SPAN",
               help="How far back each run looks (m, h or d), for --asim-parameters, --sentinel-analytic and --arm; "
-              "Sentinel rules take 5m to 14d, at least --query-frequency.")
+              "Sentinel rules take 5m to 14d, at least --query-frequency.  [default: per rule, --query-frequency "
+              "plus a correlation's timespan]")
 @click.option("--query-frequency", default="1h", show_default=True, metavar="SPAN",
               help="How often the analytic rule runs (m, h or d, from 5m to 14d), for --sentinel-analytic and --arm.")
 @click.option("--sentinel-analytic", is_flag=True, help="KQL only: write Sentinel scheduled analytic rules as YAML.")
@@ -719,7 +836,7 @@ Examples:
               help="Write the output to this file instead of stdout.")
 @click.option("--verbose", "-v", count=True, help="Log more detail to stderr; repeat for debug output.")
 def convert_command(target: str, rule_paths: tuple[str, ...], no_default_rules: bool, lists_path: str | None,
-                    exclusions: tuple[str, ...], placeholders: str, asim_parameters: bool, query_period: str, query_frequency: str,
+                    exclusions: tuple[str, ...], placeholders: str, asim_parameters: bool, query_period: str | None, query_frequency: str,
                     sentinel_analytic: bool, arm: bool, index: str | None, table: str | None, output: str | None,
                     verbose: int) -> None:
     """Convert Sigma rules and the Sigma filters that name them to SIEM and SQL queries.
@@ -825,13 +942,15 @@ def inspect_command(
 
 NORMALIZE_EPILOG = """\b
 Output layout:
-  DIR/EventDate=YYYY-MM-DD/part-<input>-0.parquet   events of that UTC date
-  DIR/EventDate=__HIVE_DEFAULT_PARTITION__/...      events without a time
-  DIR/_inputs/<input>.json                          the input file behind <input>
+  DIR/EventDate=YYYY-MM-DD/part-<input>-<n>.parquet   events of that UTC date
+  DIR/EventDate=__HIVE_DEFAULT_PARTITION__/...        events without a time
+  DIR/_inputs/<input>.json                            the input file behind <input>
 
 \b
 <input> is derived from each input's absolute path: normalizing the same
 file again replaces its earlier files, so a re-run never duplicates rows.
+<n> counts the chunks of a large input, each written when DuckDB's memory
+and spill files reach a third of --memory-limit.
 
 \b
 Exit status:
@@ -860,7 +979,7 @@ Examples:
 @_format_options
 @click.option(
     "--memory-limit",
-    default="1GB",
+    default="512MB",
     show_default=True,
     metavar="SIZE",
     help="Memory that DuckDB may use while converting (such as 512MB or 4GB); beyond it, it spills to disk in DIR.",

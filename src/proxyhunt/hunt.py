@@ -8,6 +8,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,8 +44,9 @@ from proxyhunt.formats.parquet import (
     restrict_to_range,
     split_datasets,
 )
+from proxyhunt.memory_limit import check_memory_limit
 from proxyhunt.rules.loader import KIND_CORRELATION, KIND_FILTER, RuleProblem, RuleSet, load_rules
-from proxyhunt.rules.placeholders import apply_lists, load_lists
+from proxyhunt.rules.placeholders import PlaceholderLists, apply_lists, lists_in_force
 from proxyhunt.tuning.exclusions import resolve_exclusions
 from proxyhunt.tuning.filters import (
     PROCESS_COLUMNS,
@@ -53,11 +57,22 @@ from proxyhunt.tuning.filters import (
 )
 from proxyhunt.tuning.matching import DEFAULT_CLOCK_SKEW, DEFAULT_WINDOW, CorrelationSettings
 from proxyhunt.tuning.process_correlation import ProcessCorrelation, correlate_hits
+from proxyhunt.tuning.triage import TriageSettings, WorkingHours, apply_triage, parse_working_hours
 
 log = logging.getLogger(__name__)
 
 ENGINE_DUCKDB = "duckdb"
 ENGINE_SPARK = "spark"
+
+# DuckDB's cap on the memory of its buffer manager, which stores the parsed
+# events. Beyond it, DuckDB spills them to a temporary directory, so a hunt
+# that parses every line of a large log stays bounded, as with normalize's
+# default. The rest of the process (Python, pyarrow, the reader) adds roughly
+# 300 to 400 MB, measured on 1 GB logs. ``--memory-limit`` sets it.
+DEFAULT_MEMORY_LIMIT = "512MB"
+# Below this, the loader's batches of about 32MB and the rules' queries may not
+# fit. DuckDB reads "64MB" as 61.0 MiB, which passes.
+MIN_MEMORY_LIMIT_BYTES = 60 * 1024 * 1024
 
 # A file where at least this share of requests are CONNECT tunnels shows almost
 # no user agents of HTTPS traffic: the proxy does not intercept TLS.
@@ -72,6 +87,8 @@ class CoverageGap:
     rule_title: str
     missing: tuple[str, ...]
     blind: bool
+    # A correlation rule's own fields: its group-by and value fields.
+    correlation: bool = False
 
     def __str__(self) -> str:
         columns = ", ".join(self.missing)
@@ -141,7 +158,13 @@ class HuntResult:
     def blind(self) -> bool:
         """True when events were read but no file carries any field that the rules read."""
         read_files = {report.path for report in self.files if report.parsed}
-        blind_files = {gap.path for gap in self.coverage if gap.blind}
+        # A file is blind when every rule that reads fields is blind in it, not just one of several rules.
+        checked_rules = sum(1 for rule in self.compiled if rule.runnable and rule.columns)
+        blind_rules_per_file: dict[str, int] = {}
+        for gap in self.coverage:
+            if gap.blind and not gap.correlation:
+                blind_rules_per_file[gap.path] = blind_rules_per_file.get(gap.path, 0) + 1
+        blind_files = {path for path, count in blind_rules_per_file.items() if count >= checked_rules}
         return bool(read_files) and read_files <= blind_files
 
     @property
@@ -169,6 +192,9 @@ def hunt(
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     prefilter: bool = True,
+    lists: PlaceholderLists | None = None,
+    working_hours: str | WorkingHours | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> HuntResult:
     """Load the logs at ``paths``, run the rules, filters and correlations over them and return the findings.
 
@@ -186,10 +212,13 @@ def hunt(
     names and addresses, as ``--process-logs``, ``--assets``,
     ``--process-window`` and ``--clock-skew`` do.
 
-    ``lists_path`` is a lists file with the values of ``|expand`` placeholders,
-    as ``--lists`` gives; one that cannot be read raises PlaceholderListsError.
-    A rule or filter whose placeholder has no values is reported as not
-    runnable.
+    ``lists_path`` is a lists file with the values of ``|expand`` placeholders
+    and correlation thresholds, as ``--lists`` gives; one that cannot be read
+    raises PlaceholderListsError. Its values replace the bundled defaults
+    name by name. ``lists``, lists already read (see
+    ``proxyhunt.rules.lists.lists_in_force``), takes the place of
+    ``lists_path``. A rule, filter or correlation whose placeholder has no
+    usable value is reported as not runnable.
 
     ``engine`` is ``duckdb`` (the default) or ``spark``, as ``--engine`` sets.
     Spark hunts WebSession datasets (Parquet, JSON Lines, Delta) on the
@@ -203,12 +232,25 @@ def hunt(
     rules provably need (see ``proxyhunt.engines.prefilter``); the findings
     are the same either way. ``prefilter=False``, as ``--no-prefilter`` sets,
     parses every line, so that rejected lines are counted in the whole file.
+
+    ``connection`` is the DuckDB database that the events are loaded into.
+    Without it, the hunt opens one with ``open_database``, which spills the
+    events to disk beyond ``memory_limit``, as ``--memory-limit`` sets. A
+    size that is invalid or below 64MB raises MemoryLimitError.
+
+    Every finding gets a triage ``Priority`` and its ``PriorityReasons``
+    (see ``proxyhunt.tuning.triage``): the rule's level, moved by the lists
+    ``server_sources`` and ``known_backup_sources`` and by ``working_hours``,
+    as ``--working-hours`` sets (``'Mon-Fri 07:00-19:00 Europe/Berlin'``); a
+    bad value raises WorkingHoursError before any log is read.
     """
-    connection = connection or duckdb.connect()
+    connection = connection or open_database(memory_limit)
     rule_paths = list(rule_paths or []) + resolve_exclusions(list(exclusions or []))
-    ruleset = load_rules(rule_paths, include_bundled=include_bundled)
-    if lists_path is not None:
-        apply_lists(ruleset, load_lists(lists_path))
+    hours = parse_working_hours(working_hours) if isinstance(working_hours, str) else working_hours
+    lists = lists if lists is not None else lists_in_force(lists_path)
+    triage_settings = TriageSettings.from_lists(lists, hours)
+    ruleset = load_rules(rule_paths, include_bundled=include_bundled, lists=lists)
+    apply_lists(ruleset, lists)
     time_range = TimeRange.of(since, until)
     spark = start_spark_engine(master, time_range) if engine == ENGINE_SPARK else None
     if spark is None:
@@ -234,7 +276,25 @@ def hunt(
     if spark is not None:
         result.notes = _visibility_notes(connection, reports, spark.connect_counts())
     result.process_correlation = process_correlation
+    apply_triage(result.findings, triage_settings)
     return result
+
+
+def open_database(memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """Open the in-memory DuckDB database of a hunt, which spills beyond ``memory_limit`` to a temporary directory.
+
+    The directory is a new path under the system's temporary directory.
+    DuckDB creates it when it first spills and removes it when the connection
+    closes. A ``memory_limit`` that is not a size of at least 64MB raises
+    MemoryLimitError.
+    """
+    check_memory_limit(memory_limit, MIN_MEMORY_LIMIT_BYTES, "is too small for a hunt; give at least 64MB")
+
+    connection = duckdb.connect()
+    connection.execute("SET memory_limit = ?", [memory_limit])
+    spill = os.path.join(tempfile.gettempdir(), f"proxyhunt-hunt-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+    connection.execute("SET temp_directory = ?", [spill])
+    return connection
 
 
 def _load_logs(
@@ -321,7 +381,7 @@ def _summarize(
         compiled=compiled,
         findings=findings,
         sources=_summarize_sources(connection),
-        coverage=_coverage_gaps(reports, compiled),
+        coverage=_coverage_gaps(reports, compiled, correlations),
         hits_per_rule=hits,
         filters=filters,
         correlations=correlations,
@@ -365,7 +425,9 @@ def _summarize_sources(connection: duckdb.DuckDBPyConnection) -> list[SourceSumm
     return [SourceSummary(*row) for row in rows]
 
 
-def _coverage_gaps(reports: list[FileReport], compiled: list[CompiledRule]) -> list[CoverageGap]:
+def _coverage_gaps(
+    reports: list[FileReport], compiled: list[CompiledRule], correlations: list[CompiledCorrelation] = ()
+) -> list[CoverageGap]:
     gaps = []
     for report in reports:
         if not report.parsed:
@@ -378,6 +440,16 @@ def _coverage_gaps(reports: list[FileReport], compiled: list[CompiledRule]) -> l
             if missing:
                 blind = not (rule.columns & present)
                 gaps.append(CoverageGap(report.path, rule.loaded.title, missing, blind))
+
+        # An event without a group-by value, or without the value a value_sum adds up, never counts
+        # towards a correlation, so a file without those fields cannot give it a finding.
+        for correlation in correlations:
+            if not correlation.runnable:
+                continue
+            needed = {column for item in correlation.inputs for column in (*item.group_columns, *item.value_columns)}
+            missing = tuple(sorted(needed - present))
+            if missing:
+                gaps.append(CoverageGap(report.path, correlation.loaded.title, missing, blind=True, correlation=True))
     return gaps
 
 
