@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from proxyhunt.hunt import hunt
@@ -54,3 +55,50 @@ def test_rules_table_names_correlation_of_base_rule(tmp_path):
     assert f"events counted by {CLOUD_VOLUME_TITLE}" in text
     base_row = next(line for line in text.splitlines() if line.startswith(" Request to a Cloud Storage Host"))
     assert base_row.rstrip().endswith("-")
+
+
+# A rule that only feeds a correlation (generate false) stays hidden when the correlation cannot run;
+# otherwise a bad threshold turns it into a detection that flags every request to cloud storage.
+
+W3C_HEADER = (
+    "#Software: SGOS 7.3.16.1\n#Version: 1.0\n"
+    "#Fields: date time c-ip cs-bytes cs-method cs-host cs-uri-path cs(User-Agent)\n"
+)
+
+
+def write_cloud_uploads(tmp_path: Path) -> Path:
+    log = tmp_path / "proxysg.log"
+    rows = [f"2026-12-05 03:0{minute}:00 10.20.1.70 104857600 PUT bucket.s3.amazonaws.com /part-{minute} curl/8.5.0\n" for minute in range(3)]
+    log.write_text(W3C_HEADER + "".join(rows), encoding="utf-8")
+    return log
+
+
+@pytest.mark.parametrize("value", ["-5", "1GB", "1.5", "[1, 2]"])
+def test_bad_threshold_keeps_helper_rule_hidden(tmp_path, value):
+    lists = tmp_path / "lists.yml"
+    lists.write_text(f"rclone_cloud_upload_bytes: {value}\n", encoding="utf-8")
+
+    result = hunt(
+        [str(write_cloud_uploads(tmp_path))], rule_paths=[str(CLOUD_VOLUME_RULE)], include_bundled=False, lists_path=str(lists)
+    )
+
+    assert result.findings == []
+    assert any(problem.title == CLOUD_VOLUME_TITLE for problem in result.rule_problems)
+
+
+def test_unrunnable_user_correlation_keeps_helper_rule_hidden(tmp_path):
+    rules = tmp_path / "sum_of_agent.yml"
+    rules.write_text(
+        "title: Uploads\nid: 44444444-4444-4444-4444-444444444444\nname: uploads\n"
+        "logsource: {category: proxy}\ndetection:\n  sel: {cs-method: PUT}\n  condition: sel\nlevel: low\n"
+        "---\n"
+        "title: Sum of user agents\nid: 55555555-5555-5555-5555-555555555555\n"
+        "correlation:\n  type: value_sum\n  rules: [uploads]\n  group-by: [c-ip]\n  timespan: 1h\n"
+        "  condition: {field: c-useragent, gte: 10}\nlevel: high\n",
+        encoding="utf-8",
+    )
+
+    result = hunt([str(write_cloud_uploads(tmp_path))], rule_paths=[str(rules)], include_bundled=False)
+
+    assert result.findings == []
+    assert any(problem.title == "Sum of user agents" for problem in result.rule_problems)

@@ -358,7 +358,7 @@ def _run_correlations(
     """
     correlations = compile_correlations(ruleset, {rule.loaded.key: rule.error for rule in compiled})
     counts = spark.run_correlations(connection, correlations) if spark else run_correlations(connection, correlations)
-    drop_correlated_rule_findings(connection, correlations)
+    drop_correlated_rule_findings(connection, ruleset.correlation_only_rules())
     return correlations, counts
 
 

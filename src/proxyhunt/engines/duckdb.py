@@ -375,19 +375,12 @@ def run_correlations(connection: duckdb.DuckDBPyConnection, compiled: list[Compi
     return counts
 
 
-def drop_correlated_rule_findings(connection: duckdb.DuckDBPyConnection, compiled: list[CompiledCorrelation]) -> None:
-    """Delete the detection findings of rules that only feed correlations.
+def drop_correlated_rule_findings(connection: duckdb.DuckDBPyConnection, rules: list[LoadedRule]) -> None:
+    """Delete the detection findings of ``rules``, the rules that only feed correlations.
 
-    The specification's ``generate`` attribute (default false) says whether
-    the rules a correlation names also give findings of their own. A rule
-    named by a runnable correlation without ``generate: true`` gives none,
-    as pySigma 1.5.1 decides it: one such correlation is enough.
+    ``RuleSet.correlation_only_rules`` says which rules those are: the ones a
+    correlation without ``generate: true`` names, as pySigma 1.5.1 decides
+    it, where one such correlation is enough.
     """
-    for correlation in compiled:
-        if not correlation.runnable or correlation.loaded.rule.generate:
-            continue
-        for item in correlation.inputs:
-            rule = item.rule
-            connection.execute(
-                f"DELETE FROM {FINDINGS_TABLE} WHERE {rule_identity_condition(rule.rule_id, rule.path, rule.title)}"
-            )
+    for rule in rules:
+        connection.execute(f"DELETE FROM {FINDINGS_TABLE} WHERE {rule_identity_condition(rule.rule_id, rule.path, rule.title)}")

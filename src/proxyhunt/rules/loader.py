@@ -193,6 +193,29 @@ class RuleSet:
     skipped: list[RuleProblem] = field(default_factory=list)
     filters: list[LoadedFilter] = field(default_factory=list)
     correlations: list[LoadedCorrelation] = field(default_factory=list)
+    # References (ids or names) of the rules named by correlations that were left
+    # out without ``generate: true``: their rules still give no findings of their own.
+    correlation_only: set[str] = field(default_factory=set)
+
+    def correlation_only_rules(self) -> list[LoadedRule]:
+        """Return the rules that only feed correlations, so that they give no findings of their own.
+
+        The specification's ``generate`` attribute (default false) says whether
+        the rules a correlation names also give findings. That holds whether or
+        not the correlation itself can run: a correlation with a bad threshold
+        must not turn its helper rule into a detection that flags every request.
+        """
+        references = set(self.correlation_only)
+        for correlation in self.correlations:
+            if not correlation.rule.generate:
+                references.update(str(reference.reference) for reference in correlation.rule.rules)
+
+        rules: list[LoadedRule] = []
+        for reference in sorted(references):
+            found = self.find_reference(reference)
+            if isinstance(found, LoadedRule) and found not in rules:
+                rules.append(found)
+        return rules
 
     def find_reference(self, reference: str) -> LoadedRule | LoadedCorrelation | RuleProblem | None:
         """Return the rule or correlation that a reference names, by id and then by ``name``.
@@ -438,6 +461,11 @@ def _substitute_thresholds(
             ruleset.problems.append(
                 RuleProblem(location, f"not runnable: {error}", title, KIND_CORRELATION, rule_id, name)
             )
+            correlation = document.get("correlation")
+            if isinstance(correlation, dict) and not correlation.get("generate", False):
+                references = correlation.get("rules")
+                references = references if isinstance(references, list) else [references]
+                ruleset.correlation_only.update(str(reference) for reference in references if reference)
             continue
         substituted.append(substitution.document)
         if substitution.names:
