@@ -213,5 +213,10 @@ def test_esql_rejected_correlations_leave_others() -> None:
     # Every detection rule is still converted, the seed rule among them.
     assert "// Rclone Activity via Proxy (2c03648b-e081-41a5-b9fb-7d854a915091)\nFROM logs-*\n" in result.stdout
     queries = [block for block in result.stdout.split("\n\n") if "\nFROM logs-*" in block]
-    assert len(queries) >= 10
+    # The seed rule and the pack's eight detection rules; the three helper rules are left out.
+    assert len(queries) == 9
     assert result.stdout.count("// Not converted: ") == len(correlations)
+
+    # Their helper rules are not written alone, where they would alert on every event the correlation counts.
+    assert "// Request to a Cloud Storage Host (" not in result.stdout
+    assert "(Request to a Cloud Storage Host): only feeds correlation rules" in result.stderr

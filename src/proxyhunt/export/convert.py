@@ -34,7 +34,7 @@ from proxyhunt.export.kql import kql_string
 from proxyhunt.export.sentinel import AnalyticRuleError, kql_timespan, period_seconds
 from proxyhunt.export.targets import TARGETS, KQLTarget, QueryParts, Target
 from proxyhunt.export.values import MatchKind, anchored_regex, classify
-from proxyhunt.rules.loader import LoadedCorrelation, LoadedFilter, LoadedRule, RuleSet, load_rules
+from proxyhunt.rules.loader import KIND_RULE, LoadedCorrelation, LoadedFilter, LoadedRule, RuleProblem, RuleSet, load_rules
 from proxyhunt.rules.placeholders import PlaceholderLists, lists_in_force, placeholder_pipeline
 from proxyhunt.tuning.exclusions import UnknownExclusionError, resolve_exclusions
 
@@ -135,7 +135,28 @@ def convert(
 
     conversions = [converter.convert_rule(loaded) for loaded in ruleset.rules]
     conversions += converter.convert_correlations(conversions)
-    return conversions, ruleset
+    return _without_helper_rules(conversions, ruleset), ruleset
+
+
+def _without_helper_rules(conversions: list[Conversion], ruleset: RuleSet) -> list[Conversion]:
+    """Leave out the rules that only feed correlations, and note each one in ``ruleset.skipped``.
+
+    A correlation's query contains its rules' conditions, and the rules give
+    no findings of their own (``generate`` false). Written on their own, they
+    would alert on every event the correlation only counts, such as every
+    request to cloud storage, also where a target cannot express the
+    correlation itself.
+    """
+    helpers = {rule.key for rule in ruleset.correlation_only_rules()}
+    kept = []
+    for conversion in conversions:
+        loaded = conversion.loaded
+        if isinstance(loaded, LoadedRule) and loaded.key in helpers:
+            message = "only feeds correlation rules (generate: false), so it is written only inside their queries"
+            ruleset.skipped.append(RuleProblem(loaded.path, message, loaded.title, KIND_RULE, loaded.rule_id, loaded.name))
+            continue
+        kept.append(conversion)
+    return kept
 
 
 def check_index(index: str | None) -> None:

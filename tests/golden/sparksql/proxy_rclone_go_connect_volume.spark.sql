@@ -1,7 +1,3 @@
-SELECT *
-FROM websession
-WHERE coalesce(lower(CAST(`HttpRequestMethod` AS STRING)) = lower('CONNECT') AND lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('Go-http-client/%') ESCAPE '\\', false);
-
 WITH events AS (SELECT 0 AS rule_index, '3ba518ab-4c8c-4200-bec3-effbc1f53333' AS rule_id, unix_micros(`TimeGenerated`) AS event_us, `SourceFile` AS source_file, `SourceLine` AS source_line, `DstHostname` AS dst_hostname, `SrcBytes` AS src_bytes, `DstBytes` AS dst_bytes, `SrcIpAddr` AS g0, try_cast(`SrcBytes` AS DOUBLE) AS event_value FROM websession WHERE (coalesce(lower(CAST(`HttpRequestMethod` AS STRING)) = lower('CONNECT') AND lower(CAST(`HttpUserAgent` AS STRING)) LIKE lower('Go-http-client/%') ESCAPE '\\', false))),
 kept AS (SELECT * FROM events WHERE event_us IS NOT NULL AND g0 IS NOT NULL),
 windows AS (SELECT DISTINCT g0, event_us AS window_start_us, event_us + 3600000000 AS window_end_us, sum(event_value) OVER (PARTITION BY g0 ORDER BY event_us RANGE BETWEEN CURRENT ROW AND 3600000000 FOLLOWING) AS value FROM kept),
