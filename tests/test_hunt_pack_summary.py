@@ -1,4 +1,4 @@
-"""What a hunt with the bundled rule pack says about itself: coverage of correlation fields, rules that only feed correlations."""
+"""What a hunt with the bundled rule pack reports about itself: coverage of correlation fields, rules that only feed correlations."""
 
 from __future__ import annotations
 
