@@ -125,13 +125,13 @@ def test_missing_value_without_lists_file(tmp_path):
 @pytest.mark.parametrize(
     ("lists_text", "expected"),
     [
-        ("files_upload_bytes: -5\nfiles_upload_window: 1h\n", "the value '-5' of 'files_upload_bytes' (LISTS:1)"),
-        ("files_upload_bytes: -5\nfiles_upload_window: 1h\n", "is negative; give a whole number of 0 or more"),
-        ("files_upload_bytes: 1.5\nfiles_upload_window: 1h\n", "is not a whole number"),
-        ("files_upload_bytes: 5\nfiles_upload_window: 1x\n", "the value '1x' of 'files_upload_window' (LISTS:2)"),
-        ("files_upload_bytes: 5\nfiles_upload_window: 1x\n", "is not a Sigma timespan; give a whole number above 0"),
-        ("files_upload_bytes: 5\nfiles_upload_window: 0h\n", "is not a Sigma timespan"),
-        ("files_upload_bytes: 5\nfiles_upload_window: '10'\n", "is not a Sigma timespan"),
+        ("files_upload_bytes: -5\nfiles_upload_window: 1h\n", "LISTS:1: invalid value '-5' of 'files_upload_bytes'"),
+        ("files_upload_bytes: -5\nfiles_upload_window: 1h\n", "a threshold is a whole number of 0 or more"),
+        ("files_upload_bytes: 1.5\nfiles_upload_window: 1h\n", "invalid value '1.5' of 'files_upload_bytes'"),
+        ("files_upload_bytes: 5\nfiles_upload_window: 1x\n", "LISTS:2: invalid value '1x' of 'files_upload_window'"),
+        ("files_upload_bytes: 5\nfiles_upload_window: 1x\n", "a timespan is a whole number above 0 and one unit"),
+        ("files_upload_bytes: 5\nfiles_upload_window: 0h\n", "invalid value '0h' of 'files_upload_window'"),
+        ("files_upload_bytes: 5\nfiles_upload_window: '10'\n", "invalid value '10' of 'files_upload_window'"),
         ("files_upload_bytes: [5, 6]\nfiles_upload_window: 1h\n", "needs one value, and LISTS:1 lists 2"),
     ],
     ids=["negative", "negative-fix", "fraction", "bad-unit", "bad-unit-fix", "zero-span", "no-unit", "two-values"],
@@ -156,7 +156,7 @@ def test_text_value_rejected_with_file_and_line(tmp_path):
         load_lists(lists)
 
     assert f"{lists}:2" in str(error.value)
-    assert "one number or timespan, such as 'files_upload_bytes: 1073741824'" in str(error.value)
+    assert "a whole number or a number and one unit, such as 'files_upload_bytes: 1073741824'" in str(error.value)
 
 
 def test_scalar_for_expand_not_runnable(tmp_path):
@@ -280,7 +280,7 @@ def test_check_reports_bad_threshold(tmp_path):
     [status] = [status for status in check.statuses if status.kind == "correlation"]
     assert status.status == NOT_RUNNABLE
     assert "files_upload_bytes" in status.reason
-    assert "is negative" in status.reason
+    assert "invalid value '-1'" in status.reason
 
 
 # Converted queries use the values in force

@@ -193,7 +193,8 @@ def test_missing_rule_path(tmp_path):
     [problem] = ruleset.problems
     assert problem.path == str(missing)
     assert "not found" in problem.message
-    assert "--rules" in problem.message
+    # The message serves hunt --rules and the path arguments of rules check and rules test alike.
+    assert "give the path of a Sigma rule file or a directory of them" in problem.message
 
 
 def test_rclone_related_corpus_all_skipped():

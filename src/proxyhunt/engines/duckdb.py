@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -342,12 +342,15 @@ def run_correlations(connection: duckdb.DuckDBPyConnection, compiled: list[Compi
 
     A correlation reads the detection findings of its rules that are still
     alerts, so an event that a Sigma filter suppressed does not count, as the
-    specification's "rule condition and filter condition" defines.
+    specification's "rule condition and filter condition" defines. A
+    correlation that DuckDB rejects at run time is logged, and its entry in
+    ``compiled`` is replaced with one that carries the error, so that the hunt
+    reports it as a rule that could not run.
     """
     create_findings_table(connection)
     dialect = DuckDBDialect()
     counts: dict[str, int] = {}
-    for correlation in compiled:
+    for index, correlation in enumerate(compiled):
         if not correlation.runnable:
             continue
         loaded = correlation.loaded
@@ -369,6 +372,7 @@ def run_correlations(connection: duckdb.DuckDBPyConnection, compiled: list[Compi
             log.error(
                 "correlation '%s' (%s) failed in DuckDB and was skipped: %s", loaded.title, loaded.path, _first_line(error)
             )
+            compiled[index] = replace(correlation, error=f"failed in DuckDB and was skipped: {_first_line(error)}")
             continue
         counts[loaded.key] = inserted
         log.debug("correlation %s (%s): %d findings", loaded.title, loaded.path, inserted)

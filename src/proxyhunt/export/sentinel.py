@@ -131,6 +131,18 @@ class Schedule:
         """
         timespan = correlation_timespan(conversion)
         frequency = period_seconds(self.query_frequency)
+        # A window this long needs a period of 2 days or more, so a frequency of at least 1 hour.
+        longest_window = MAX_SCHEDULE_SECONDS - LONG_PERIOD_MIN_FREQUENCY_SECONDS
+        if timespan and timespan > longest_window:
+            # No query frequency can help here: the window alone does not fit in a query period.
+            raise AnalyticRuleError(
+                f"correlation window of {kql_timespan(timespan)} ({timespan} seconds) is over Sentinel's limit: "
+                "a query period of at most 14d must hold the whole window plus the query frequency, which must be "
+                f"at least 1h for such a period, so the window may be at most {kql_timespan(longest_window)}; "
+                "shorten the correlation's timespan (in the rule or its lists value), or hunt over this window "
+                "with 'proxyhunt hunt'"
+            )
+
         if self.query_period is not None:
             if timespan and timespan + frequency > period_seconds(self.query_period):
                 raise AnalyticRuleError(
@@ -144,7 +156,8 @@ class Schedule:
         if period_seconds(period) > MAX_SCHEDULE_SECONDS:
             raise AnalyticRuleError(
                 f"correlation spans {timespan} seconds, so with --query-frequency {self.query_frequency} each run "
-                f"must read {period}, over Sentinel's limit of 14d for the query period; lower --query-frequency"
+                f"must read {period}, over Sentinel's limit of 14d for the query period; lower --query-frequency "
+                f"to {kql_timespan(MAX_SCHEDULE_SECONDS - timespan)} or less"
             )
         if period_seconds(period) >= LONG_PERIOD_SECONDS and frequency < LONG_PERIOD_MIN_FREQUENCY_SECONDS:
             raise AnalyticRuleError(

@@ -25,6 +25,7 @@ from proxyhunt.formats import all_formats, format_names, get_format
 from proxyhunt.formats.base import LineFormat
 from proxyhunt.formats.detect import MIN_CONFIDENCE, score_formats
 from proxyhunt.formats.paths import find_files
+from proxyhunt.formats.own_reports import own_report_kind
 from proxyhunt.formats.prefilter import LinePrefilter
 from proxyhunt.formats.source import (
     READ_SIZE,
@@ -88,6 +89,8 @@ class FileReport:
     # First and last line, both included, decoded from a compressed member,
     # stream or frame that turned out corrupt: kept, but possibly garbled.
     suspect_lines: tuple[int, int] | None = None
+    # The kind of proxyhunt report the file is, such as "HTML report", when the hunt skipped it as one.
+    own_report: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -265,6 +268,13 @@ class Loader:
             # The file has no line or only blank lines, so there is nothing to
             # detect and every line is skipped.
             self._account_blank_file(sample.reader, report)
+            return None
+
+        own_report = own_report_kind(sample.lines)
+        if own_report:
+            # A report written into a hunted directory must not be hunted again on the next run.
+            report.own_report = own_report
+            log.info("%s: skipped, because it is a proxyhunt %s, not a proxy log", report.path, own_report)
             return None
 
         long_line = sample.reader.long_line

@@ -25,6 +25,14 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
     for report in result.files:
         if report.error:
             messages.append(ReportMessage("error", f"{report.path}: {report.error}"))
+        if report.own_report:
+            messages.append(
+                ReportMessage(
+                    "note",
+                    f"{report.path}: skipped, because it is a proxyhunt {report.own_report}, not a proxy log; "
+                    "write reports outside the hunted directory, or pass --format to read it as a log",
+                )
+            )
         if report.rejected:
             hint = "" if rejects_written else "; write them with --rejects FILE"
             messages.append(ReportMessage("warning", f"{report.path}: {count_noun(report.rejected, 'line')} rejected{hint}"))
@@ -69,22 +77,23 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
 
 
 def _coverage_messages(gaps: list[CoverageGap]) -> list[ReportMessage]:
-    """Return one warning per file for the rules that could not match, and one for those only partly evaluated.
+    """Return one warning per file and set of missing fields, for the rules that could not match or were only partly evaluated.
 
     A bundled rule pack reads many columns, so a format without a user agent
-    would otherwise give one line per rule.
+    would otherwise give one line per rule. Only rules that miss the same
+    fields share a warning, so that no warning names a field that one of its rules does not read.
     """
-    groups: dict[tuple[str, bool], list[CoverageGap]] = {}
+    groups: dict[tuple[str, bool, tuple[str, ...]], list[CoverageGap]] = {}
     for gap in gaps:
-        groups.setdefault((gap.path, gap.blind), []).append(gap)
+        groups.setdefault((gap.path, gap.blind, tuple(sorted(gap.missing))), []).append(gap)
 
     messages = []
-    for (path, blind), group in groups.items():
+    for (path, blind, missing_columns), group in groups.items():
         if len(group) == 1:
             messages.append(ReportMessage("warning", str(group[0])))
             continue
         titles = _quoted_titles([gap.rule_title for gap in group])
-        missing = ", ".join(sorted({column for gap in group for column in gap.missing}))
+        missing = ", ".join(missing_columns)
         outcome = "could not match" if blind else "were only partly evaluated"
         messages.append(ReportMessage("warning", f"{path}: rules {titles} {outcome}: the file carries no {missing}"))
     return messages

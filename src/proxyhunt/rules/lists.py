@@ -25,12 +25,16 @@ from pathlib import Path
 
 import yaml
 
+from proxyhunt.tuning.triage import KNOWN_BACKUP_SOURCES, SERVER_SOURCES, SourceList
+
 _NULL_TAG = "tag:yaml.org,2002:null"
 
-# A scalar that can be a correlation threshold: a number, or a number and a unit
-# (1073741824, 1h, 30m). A malformed one such as -5 or 1x is read here and
-# rejected by the correlation that uses it, which names the key and the fix.
-_THRESHOLD_SHAPE = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?[A-Za-z]*")
+# A scalar that is meant as a correlation threshold: a number with letters and at
+# most one dot, such as 1073741824, 1h or a malformed -5, 1e9, 0x100 or 1h30m. It
+# is read here and checked by the correlation that uses it, so that every bad
+# threshold gets one message naming the key, the rule and what a threshold may be.
+# An address such as 10.0.0.1 or 10.0.0.0/8 is no threshold: it must be a list.
+_THRESHOLD_SHAPE = re.compile(r"\s*[+-]?[0-9]*\.?[0-9][0-9A-Za-z]*\s*")
 
 
 class PlaceholderListsError(ValueError):
@@ -132,14 +136,32 @@ def read_lists_mapping(location: str, root: yaml.MappingNode) -> PlaceholderList
             scalars[name] = node.value
         elif isinstance(node, yaml.SequenceNode):
             values[name] = tuple(_read_values(location, name, node))
+            _check_source_list(location, name, node, values[name])
         else:
             raise PlaceholderListsError(
                 f"{location}:{node.start_mark.line + 1}: the value of '{name}' must be a list of strings, "
-                f"such as '{name}: [value1, value2]', or for a correlation threshold one number or timespan, "
-                f"such as '{name}: 1073741824' or '{name}: 1h'"
+                f"such as '{name}: [value1, value2]', or for a correlation threshold a whole number or a number "
+                f"and one unit, such as '{name}: 1073741824' or '{name}: 1h' (compound timespans such as 1h30m "
+                "are not read)"
             )
         lines[name] = line
     return PlaceholderLists(location, values, lines, scalars)
+
+
+def _check_source_list(location: str, name: str, node: yaml.SequenceNode, values: tuple[str, ...]) -> None:
+    """Raise ``PlaceholderListsError`` for an invalid network or Sigma string in a triage source list.
+
+    Triage reads these lists only after the logs are loaded, so checking them
+    here reports a bad value, with its line, before any log is read.
+    """
+    if name not in (SERVER_SOURCES, KNOWN_BACKUP_SOURCES):
+        return
+
+    for item, value in zip(node.value, values):
+        try:
+            SourceList.of(name, [value])
+        except ValueError as error:
+            raise PlaceholderListsError(f"{location}:{item.start_mark.line + 1}: {error}") from None
 
 
 def _read_values(location: str, name: str, node: yaml.SequenceNode) -> Iterable[str]:

@@ -283,7 +283,10 @@ def find_rule_files(path: str) -> tuple[list[Path], RuleProblem | None]:
         return files, None
     if candidate.is_file():
         return [candidate], None
-    return [], RuleProblem(path, "rule file not found; check the path given to --rules")
+    # The same message serves hunt --rules and the path arguments of rules check and rules test.
+    return [], RuleProblem(
+        path, "rule file not found: no file or directory has this path; give the path of a Sigma rule file or a directory of them"
+    )
 
 
 def is_zeek_http(logsource: SigmaLogSource) -> bool:

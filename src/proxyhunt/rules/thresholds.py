@@ -32,6 +32,23 @@ _TIMESPAN = re.compile(r"\+?([0-9]+)([smhdwMy])")
 _WHOLE_NUMBER = re.compile(r"\+?[0-9]+")
 _CONDITION_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
 
+# The seconds of each unit, as pySigma 1.5 counts them (a month is 1/12 of a Gregorian year).
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2629746, "y": 31556952}
+# The maximum timespan, 10 years. DuckDB and Spark SQL hold intervals as
+# 64-bit microseconds and KQL holds timespans as 64-bit ticks of 100 ns, so each
+# reaches thousands of years, but 100000000y overflows DuckDB's timestamp
+# arithmetic. Ten years covers any hunt window and leaves a wide margin.
+MAX_TIMESPAN = "10y"
+MAX_TIMESPAN_SECONDS = 10 * _UNIT_SECONDS["y"]
+# The largest condition number, because Spark SQL and KQL hold counts and sums as signed 64-bit integers.
+MAX_CONDITION_NUMBER = 2**63 - 1
+
+THRESHOLD_FORMS = (
+    "a threshold is a whole number of 0 or more, such as 1073741824 (bytes) or 20 (events), "
+    "and a timespan is a whole number above 0 and one unit (s, m, h, d, w, M for month or y), such as 4h, "
+    f"at most {MAX_TIMESPAN}; compound timespans such as 1h30m are not read, so write 90m"
+)
+
 
 class ThresholdError(ValueError):
     """A threshold placeholder without a usable value; the message names the key, the file and the fix."""
@@ -125,20 +142,30 @@ def _timespan_value(name: str, lists: PlaceholderLists, where: _Location) -> str
     value = _single_value(name, lists, where, "1h").strip()
     match = _TIMESPAN.fullmatch(value)
     if not match or int(match.group(1)) == 0:
+        raise ThresholdError(_invalid_value_message(name, value, lists, f"the timespan at {where.line_of(name)}"))
+
+    count, unit = int(match.group(1)), match.group(2)
+    if count * _UNIT_SECONDS[unit] > MAX_TIMESPAN_SECONDS:
         raise ThresholdError(
-            f"the value '{value}' of '{name}' ({lists.location_of(name)}), used as the timespan at "
-            f"{where.line_of(name)}, is not a Sigma timespan; give a whole number above 0 followed by "
-            "s, m, h, d, w, M (month) or y, such as 1h"
+            f"{lists.location_of(name)}: the value '{value}' of '{name}', used as the timespan at "
+            f"{where.line_of(name)}, is over the maximum timespan of {MAX_TIMESPAN}; give a shorter window"
         )
-    return f"{int(match.group(1))}{match.group(2)}"
+    return f"{count}{unit}"
 
 
 def _number_value(name: str, lists: PlaceholderLists, where: _Location) -> int:
     value = _single_value(name, lists, where, "1073741824").strip()
     if not _WHOLE_NUMBER.fullmatch(value):
-        kind = "negative" if value.startswith("-") else "not a whole number"
+        raise ThresholdError(_invalid_value_message(name, value, lists, f"the condition at {where.line_of(name)}"))
+
+    number = int(value)
+    if number > MAX_CONDITION_NUMBER:
         raise ThresholdError(
-            f"the value '{value}' of '{name}' ({lists.location_of(name)}), used in the condition at "
-            f"{where.line_of(name)}, is {kind}; give a whole number of 0 or more, such as 1073741824 (bytes) or 20 (events)"
+            f"{lists.location_of(name)}: the value '{value}' of '{name}', used in the condition at "
+            f"{where.line_of(name)}, is over the maximum of {MAX_CONDITION_NUMBER} (a signed 64-bit integer)"
         )
-    return int(value)
+    return number
+
+
+def _invalid_value_message(name: str, value: str, lists: PlaceholderLists, use: str) -> str:
+    return f"{lists.location_of(name)}: invalid value '{value}' of '{name}', used as {use}: {THRESHOLD_FORMS}"

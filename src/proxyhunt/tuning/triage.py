@@ -16,11 +16,13 @@ adjustment: the bundled rule for it carries level high itself, so that the
 level is the same where the rule runs in a SIEM, and a second step here
 would count the build twice. List values are Sigma strings, as in a rule's
 ``|expand`` placeholder: ``*`` and ``?`` are wildcards, ``\\`` escapes them, and
-matching ignores case.
+matching ignores case. A value in CIDR notation (``10.70.4.0/24``,
+``2001:db8::/32``) is a network instead, matched against ``SrcIpAddr`` only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -204,20 +206,38 @@ def _parse_zone(name: str) -> ZoneInfo:
 
 @dataclass(frozen=True)
 class SourceList:
-    """The values of one placeholder list, matched against a finding's SrcIpAddr and SrcHostname."""
+    """The values of one placeholder list, matched against a finding's SrcIpAddr and SrcHostname.
+
+    A value in CIDR notation (IPv4 or IPv6) is kept in ``networks`` and matched
+    against SrcIpAddr only. Every other value is a Sigma string in
+    ``patterns``, matched against both columns.
+    """
 
     name: str
     values: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def of(cls, name: str, values: Iterable[str]) -> SourceList:
-        """Return the list ``name`` with each value compiled as a Sigma string; an invalid value raises ValueError."""
+        """Return the list ``name`` with each value read as a network or a Sigma string; an invalid value raises ValueError."""
         values = tuple(values)
-        return cls(name, values, tuple(_sigma_string_pattern(name, value) for value in values))
+        networks = []
+        patterns = []
+        for value in values:
+            network = _cidr_network(name, value)
+            if network is not None:
+                networks.append(network)
+            else:
+                patterns.append(_sigma_string_pattern(name, value))
+        return cls(name, values, tuple(patterns), tuple(networks))
 
     def match(self, finding: dict[str, Any]) -> str | None:
         """Return the finding's source address or host name that the list contains, or None."""
+        address = _ip_address(finding.get("SrcIpAddr"))
+        if address is not None and any(address in network for network in self.networks):
+            return str(finding["SrcIpAddr"])
+
         for column in ("SrcIpAddr", "SrcHostname"):
             value = finding.get(column)
             if value is None:
@@ -225,6 +245,35 @@ class SourceList:
             text = str(value)
             if any(pattern.fullmatch(text) for pattern in self.patterns):
                 return text
+        return None
+
+
+def _cidr_network(name: str, value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """Return the network that ``value`` writes in CIDR notation, or None when it is no CIDR value.
+
+    Only a value with a ``/`` and an address before it counts, so host names
+    and wildcard strings stay Sigma strings. Host bits set after the prefix
+    (``10.70.4.1/24``) raise ValueError, because the intended network is unclear.
+    """
+    text = value.strip()
+    address, separator, _ = text.partition("/")
+    if not separator or _ip_address(address) is None:
+        return None
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError as error:
+        raise ValueError(
+            f"value '{value}' of list '{name}' is not a valid CIDR network: {error}; "
+            "write the network address, such as 10.70.4.0/24 or 2001:db8::/32"
+        ) from None
+
+
+def _ip_address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if value is None:
+        return None
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError:
         return None
 
 
