@@ -102,3 +102,34 @@ def test_unrunnable_user_correlation_keeps_helper_rule_hidden(tmp_path):
 
     assert result.findings == []
     assert any(problem.title == "Sum of user agents" for problem in result.rule_problems)
+
+
+# A prefiltered file's fields are judged from its parsed lines, so a field missing there is no proof.
+
+SEED_RULE = PACK.parent / "proxy_ua_rclone.yml"
+
+
+def write_late_agents(tmp_path: Path) -> Path:
+    """Return a combined log whose user agents are all '-' for its first 1,200 lines."""
+    line = '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/{n} HTTP/1.1" 200 355 "-" "{agent}"\n'
+    log = tmp_path / "late-agents.log"
+    log.write_text(
+        "".join(line.format(n=n, agent="-") for n in range(1200))
+        + "".join(line.format(n=n, agent="Mozilla/5.0") for n in range(300)),
+        encoding="utf-8",
+    )
+    return log
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_late_user_agents_not_called_blind(tmp_path, prefilter):
+    result = hunt([str(write_late_agents(tmp_path))], rule_paths=[str(SEED_RULE)], include_bundled=False, prefilter=prefilter)
+
+    assert not result.blind
+    if prefilter:
+        assert [gap.sampled for gap in result.coverage] == [True]
+        assert "its parsed lines (the first 1,000 and those that hold a rule's literal) carry no HttpUserAgent" in str(
+            result.coverage[0]
+        )
+    else:
+        assert result.coverage == []

@@ -298,3 +298,22 @@ def test_negative_memory_limit_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(NormalizeError, match="positive size"):
         normalize([str(log)], tmp_path / "lake", memory_limit="-1GB")
+
+
+def test_normalize_out_of_memory_file_spares_the_others(tmp_path: Path) -> None:
+    # Three 12 MB lines do not fit in 64MB; the small files beside them must still be written.
+    line = '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/{} HTTP/1.1" 200 355 "-" "curl/8.5.0"\n'
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.log").write_text(line.format("a"), encoding="utf-8")
+    (inputs / "b.log").write_text(line.format("x" * 12_000_000) * 3, encoding="utf-8")
+    (inputs / "c.log").write_text(line.format("c"), encoding="utf-8")
+
+    result = normalize([str(inputs)], str(tmp_path / "lake"), format_name="combined", memory_limit="64MB")
+
+    errors = {Path(report.path).name: report.error for report in result.files if report.error}
+    assert list(errors) == ["b.log"]
+    assert "out of memory" in errors["b.log"]
+    assert "raise --memory-limit" in errors["b.log"]
+    written = duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'lake'}/**/*.parquet')").fetchall()[0][0]
+    assert written == 2

@@ -22,6 +22,7 @@ from proxyhunt.engines.correlation import CompiledCorrelation, compile_correlati
 from proxyhunt.engines.prefilter import rule_set_literals
 from proxyhunt.engines.duckdb import (
     FINDINGS_TABLE,
+    RULE_TYPE_CORRELATION,
     RULE_TYPE_DETECTION,
     VERDICT_ALERT,
     VERDICT_SUPPRESSED,
@@ -36,7 +37,7 @@ from proxyhunt.engines.duckdb import (
 )
 from proxyhunt.engines.spark import SparkEngine, start_spark_engine
 from proxyhunt.formats.base import LineFormat
-from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
+from proxyhunt.formats.loader import PREFILTER_SAMPLE_LINES, TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import (
     TimeRange,
     attach_parquet_datasets,
@@ -89,12 +90,22 @@ class CoverageGap:
     blind: bool
     # A correlation rule's own fields: its group-by and value fields.
     correlation: bool = False
+    # The prefilter left lines of the file unparsed, so the fields are judged from the parsed lines only.
+    sampled: bool = False
 
     def __str__(self) -> str:
-        columns = ", ".join(self.missing)
-        if self.blind:
-            return f"{self.path}: rule '{self.rule_title}' could not match: the file carries no {columns}"
-        return f"{self.path}: rule '{self.rule_title}' was only partly evaluated: the file carries no {columns}"
+        outcome = "could not match" if self.blind else "was only partly evaluated"
+        return f"{self.path}: rule '{self.rule_title}' {outcome}: {self.absence()}"
+
+    def absence(self, missing: tuple[str, ...] | None = None) -> str:
+        """Return which fields the file lacks, and for a prefiltered file, which lines that was judged from."""
+        columns = ", ".join(self.missing if missing is None else missing)
+        if self.sampled:
+            return (
+                f"its parsed lines (the first {PREFILTER_SAMPLE_LINES:,} and those that hold a rule's literal) "
+                f"carry no {columns}; --no-prefilter checks every line"
+            )
+        return f"the file carries no {columns}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,8 @@ class HuntResult:
     correlations: list[CompiledCorrelation] = field(default_factory=list)
     suppressed_per_filter: dict[str, int] = field(default_factory=dict)
     findings_per_correlation: dict[str, int] = field(default_factory=dict)
+    # The events that alert correlation findings count, one per source line, with SUMMARY_EVENT_COLUMNS.
+    correlation_events: list[dict[str, Any]] = field(default_factory=list)
     # The process-creation logs read and how the findings matched them; None without --process-logs.
     process_correlation: ProcessCorrelation | None = None
 
@@ -159,10 +172,11 @@ class HuntResult:
         """True when events were read but no file carries any field that the rules read."""
         read_files = {report.path for report in self.files if report.parsed}
         # A file is blind when every rule that reads fields is blind in it, not just one of several rules.
+        # A prefiltered file is never called blind: its unparsed lines may carry the fields.
         checked_rules = sum(1 for rule in self.compiled if rule.runnable and rule.columns)
         blind_rules_per_file: dict[str, int] = {}
         for gap in self.coverage:
-            if gap.blind and not gap.correlation:
+            if gap.blind and not gap.correlation and not gap.sampled:
                 blind_rules_per_file[gap.path] = blind_rules_per_file.get(gap.path, 0) + 1
         blind_files = {path for path, count in blind_rules_per_file.items() if count >= checked_rules}
         return bool(read_files) and read_files <= blind_files
@@ -381,6 +395,7 @@ def _summarize(
         compiled=compiled,
         findings=findings,
         sources=_summarize_sources(connection),
+        correlation_events=_correlation_events(connection),
         coverage=_coverage_gaps(reports, compiled, correlations),
         hits_per_rule=hits,
         filters=filters,
@@ -402,17 +417,37 @@ def _flag_damaged_sources(findings: list[dict[str, Any]], reports: list[FileRepo
         finding["SourceDamaged"] = bool(lines and line is not None and lines[0] <= line <= lines[1])
 
 
+# The WebSession columns that the per-source, per-destination and upload summaries read.
+SUMMARY_EVENT_COLUMNS = (
+    "SourceFile",
+    "SourceLine",
+    "SrcIpAddr",
+    "SrcUsername",
+    "DstHostname",
+    "DstIpAddr",
+    "SrcBytes",
+    "DstBytes",
+    "TimeGenerated",
+)
+
+
 def _summarize_sources(connection: duckdb.DuckDBPyConnection) -> list[SourceSummary]:
-    # An event that several rules match counts once for bytes and hits. Only
-    # detection alerts count: suppressed findings are tuned out, and a
-    # correlation finding stands for events that are counted already.
+    # An event counts once for bytes and hits, however many detection rules
+    # matched it and however many correlation findings count it. Suppressed
+    # findings are tuned out, so only alerts count.
+    columns = ", ".join(SUMMARY_EVENT_COLUMNS)
     rows = connection.execute(
         f"""
-        WITH events AS (
-            SELECT DISTINCT SourceFile, SourceLine, SrcIpAddr, SrcUsername, DstHostname, DstIpAddr,
-                   SrcBytes, DstBytes, TimeGenerated
+        WITH detected AS (
+            SELECT DISTINCT {columns}
             FROM {FINDINGS_TABLE}
             WHERE RuleType = '{RULE_TYPE_DETECTION}' AND Verdict = '{VERDICT_ALERT}'
+        ),
+        correlated AS ({_correlation_events_sql(connection)}),
+        events AS (
+            SELECT * FROM detected
+            UNION ALL BY NAME
+            SELECT * FROM correlated ANTI JOIN detected USING (SourceFile, SourceLine)
         )
         SELECT SrcIpAddr, SrcUsername, count(*), sum(SrcBytes), sum(DstBytes),
                count(DISTINCT coalesce(DstHostname, DstIpAddr)), min(TimeGenerated), max(TimeGenerated),
@@ -423,6 +458,51 @@ def _summarize_sources(connection: duckdb.DuckDBPyConnection) -> list[SourceSumm
         """
     ).fetchall()
     return [SourceSummary(*row) for row in rows]
+
+
+def _correlation_events(connection: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Return the events that alert correlation findings count, one per source line, with SUMMARY_EVENT_COLUMNS."""
+    cursor = connection.execute(f"SELECT * FROM ({_correlation_events_sql(connection)}) ORDER BY SourceFile, SourceLine")
+    names = [description[0] for description in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _correlation_events_sql(connection: duckdb.DuckDBPyConnection) -> str:
+    """Return a query for the events listed in alert correlation findings, one row per (SourceFile, SourceLine).
+
+    A finding's Events carry only RuleId, SourceFile, SourceLine, DstHostname
+    and SrcBytes, so the other columns come from the event's row in
+    ``websession``. When that table is not in DuckDB (Parquet datasets read by
+    Spark), the source is the finding's group and the time its window start.
+    """
+    # NOTE: a finding lists at most MAX_LISTED_EVENTS events, so a larger one adds only those to the summaries.
+    listed = (
+        "SELECT DISTINCT ON (event.SourceFile, event.SourceLine) event.SourceFile AS SourceFile, "
+        "event.SourceLine AS SourceLine, event.DstHostname AS DstHostname, event.SrcBytes AS SrcBytes, "
+        "SrcIpAddr, SrcUsername, WindowStart "
+        f"FROM (SELECT unnest(Events) AS event, SrcIpAddr, SrcUsername, WindowStart FROM {FINDINGS_TABLE} "
+        f"WHERE RuleType = '{RULE_TYPE_CORRELATION}' AND Verdict = '{VERDICT_ALERT}')"
+    )
+    # information_schema.tables lists views too, such as the one over attached Parquet datasets.
+    (present,) = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [TABLE]
+    ).fetchone()
+    if not present:
+        return (
+            "SELECT SourceFile, SourceLine, SrcIpAddr, SrcUsername, DstHostname, "
+            "CAST(NULL AS VARCHAR) AS DstIpAddr, SrcBytes, CAST(NULL AS BIGINT) AS DstBytes, "
+            f"WindowStart AS TimeGenerated FROM ({listed})"
+        )
+    return (
+        "SELECT DISTINCT ON (listed.SourceFile, listed.SourceLine) listed.SourceFile AS SourceFile, "
+        "listed.SourceLine AS SourceLine, coalesce(session.SrcIpAddr, listed.SrcIpAddr) AS SrcIpAddr, "
+        "coalesce(session.SrcUsername, listed.SrcUsername) AS SrcUsername, "
+        "coalesce(session.DstHostname, listed.DstHostname) AS DstHostname, session.DstIpAddr AS DstIpAddr, "
+        "coalesce(session.SrcBytes, listed.SrcBytes) AS SrcBytes, session.DstBytes AS DstBytes, "
+        "coalesce(session.TimeGenerated, listed.WindowStart) AS TimeGenerated "
+        f"FROM ({listed}) AS listed LEFT JOIN {TABLE} AS session "
+        "ON session.SourceFile = listed.SourceFile AND session.SourceLine = listed.SourceLine"
+    )
 
 
 def _coverage_gaps(
@@ -439,7 +519,7 @@ def _coverage_gaps(
             missing = tuple(sorted(rule.columns - present))
             if missing:
                 blind = not (rule.columns & present)
-                gaps.append(CoverageGap(report.path, rule.loaded.title, missing, blind))
+                gaps.append(CoverageGap(report.path, rule.loaded.title, missing, blind, sampled=bool(report.prefiltered)))
 
         # An event without a group-by value, or without the value a value_sum adds up, never counts
         # towards a correlation, so a file without those fields cannot give it a finding.
@@ -449,7 +529,11 @@ def _coverage_gaps(
             needed = {column for item in correlation.inputs for column in (*item.group_columns, *item.value_columns)}
             missing = tuple(sorted(needed - present))
             if missing:
-                gaps.append(CoverageGap(report.path, correlation.loaded.title, missing, blind=True, correlation=True))
+                gaps.append(
+                    CoverageGap(
+                        report.path, correlation.loaded.title, missing, True, correlation=True, sampled=bool(report.prefiltered)
+                    )
+                )
     return gaps
 
 

@@ -151,10 +151,22 @@ def normalize(
                 writer = _ChunkWriter(connection, target, path)
                 try:
                     report = loader.load(path, format_name=format_name, progress=writer.progress_callback(progress))
-                    result.files.append(report)
                     if report.parsed:
                         writer.flush()
                         result.outputs.append(writer.commit(report))
+                    result.files.append(report)
+                except duckdb.OutOfMemoryException as error:
+                    # One file with huge lines must not stop the others; nothing of it is written.
+                    log.debug("%s: out of memory at --memory-limit %s: %s", path, memory_limit, str(error).splitlines()[0])
+                    result.files.append(
+                        FileReport(
+                            path,
+                            error=(
+                                f"out of memory at --memory-limit {memory_limit}, nothing of this file was written; "
+                                "raise --memory-limit, such as 2GB, and run normalize on it again"
+                            ),
+                        )
+                    )
                 finally:
                     writer.discard()
                 _clear_events(connection)

@@ -588,6 +588,10 @@ def _raise_if_interrupt(error: Exception) -> None:
 
 
 def _internal_error_message(path: str, error: Exception) -> str:
+    if isinstance(error, duckdb.OutOfMemoryException):
+        # Very long lines need more memory than the limit allows; the file is fine.
+        first_line = str(error).splitlines()[0]
+        return f"out of memory while parsing ({first_line}); raise --memory-limit, such as 2GB, and read the file again"
     if isinstance(error, duckdb.Error):
         # A parse statement that fails is a defect in proxyhunt, not in the log,
         # so the other files are still read and the message names this one.

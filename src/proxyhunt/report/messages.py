@@ -93,9 +93,8 @@ def _coverage_messages(gaps: list[CoverageGap]) -> list[ReportMessage]:
             messages.append(ReportMessage("warning", str(group[0])))
             continue
         titles = _quoted_titles([gap.rule_title for gap in group])
-        missing = ", ".join(missing_columns)
         outcome = "could not match" if blind else "were only partly evaluated"
-        messages.append(ReportMessage("warning", f"{path}: rules {titles} {outcome}: the file carries no {missing}"))
+        messages.append(ReportMessage("warning", f"{path}: rules {titles} {outcome}: {group[0].absence(missing_columns)}"))
     return messages
 
 

@@ -158,14 +158,16 @@ def build_report(result: HuntResult, rejects_written: bool = False) -> HuntRepor
     Alerts and suppressed findings are each ordered by triage priority,
     highest first, then by time.
 
-    Sources, destinations and the upload chart count alert events from
-    detection rules only, each event once even when several rules matched it.
+    Sources, destinations and the upload chart count the events of alert
+    detection findings and the events that alert correlation findings count,
+    each (SourceFile, SourceLine) once however many findings name it.
     ``rejects_written`` drops the hint to write rejected lines with --rejects.
     """
     alerts = triage_order(finding for finding in result.findings if verdict_of(finding) != SUPPRESSED)
     suppressed = triage_order(finding for finding in result.findings if verdict_of(finding) == SUPPRESSED)
 
-    events = _unique_events(finding for finding in alerts if not is_correlation(finding))
+    detected = [finding for finding in alerts if not is_correlation(finding)]
+    events = _unique_events([*detected, *(getattr(result, "correlation_events", None) or [])])
     series, width = _upload_series(events)
     return HuntReport(
         result=result,

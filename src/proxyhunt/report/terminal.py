@@ -54,6 +54,8 @@ WIDE_LOCATION_COLUMNS = 40
 WIDE_LAYOUT_COLUMNS = 170
 # A correlation row names this many destinations and counts the rest; the HTML report lists them all.
 LISTED_DESTINATIONS = 3
+# Under each correlation table: its byte columns add up the counted events, not whole transfers.
+COUNTED_BYTES_CAPTION = "* Up and Down add up the events each finding counts, not the whole transfer."
 _LEVEL_STYLES = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "informational": "dim"}
 _MESSAGE_STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
@@ -222,15 +224,23 @@ def _correlation_table(findings: list[dict[str, Any]], width: int, report: HuntR
 
     Each row shows the window and priority, the group and the destinations,
     the aggregated value with the bytes sent up and down, and the events.
+    Up and Down add up only the events the finding counts (for a chunk rule,
+    the matching chunks), so the caption states that they are not transfer sizes.
     """
     # The destinations tell more than the file names of the events, so they get the room.
     events_width = max(13, width // 6)
     # The table's two edges and three column gaps take 11 characters besides the columns.
     host_width = max(16, width - 19 - 10 - events_width - 11)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        expand=True,
+        caption=COUNTED_BYTES_CAPTION,
+        caption_justify="left",
+    )
     table.add_column("Window (UTC)\n\nPriority", no_wrap=True, width=19, vertical="top")
     table.add_column("Group\nDestinations\n", overflow="fold", width=host_width)
-    table.add_column("Value\nUp\nDown", justify="right", no_wrap=True, width=10)
+    table.add_column("Value\nUp*\nDown*", justify="right", no_wrap=True, width=10)
     table.add_column("Events\n\n", overflow="ellipsis", no_wrap=True, width=events_width)
     short_names = _short_file_names([event for finding in findings for event in events_of(finding)])
     for finding in findings:
@@ -352,7 +362,10 @@ def _uploaded(bytes_uploaded: int | None, upload_unknown: int, hits: int) -> str
 
 
 def render_sources(console: Console, result: HuntResult | HuntReport) -> None:
-    """Print alert events per client: how many, how much uploaded, to how many destinations, and when."""
+    """Print alert events per client: how many, how much uploaded, to how many destinations, and when.
+
+    The events are those of detection alerts and those that correlation alerts count, each line once.
+    """
     report = _report(result)
     if not report.sources:
         return
