@@ -133,3 +133,20 @@ def test_late_user_agents_not_called_blind(tmp_path, prefilter):
         )
     else:
         assert result.coverage == []
+
+
+def test_html_accounts_for_unparsed_lines(tmp_path):
+    from proxyhunt.report.html import render_html
+
+    line = '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/{n} HTTP/1.1" 200 355 "-" "{agent}"\n'
+    log = tmp_path / "access.log"
+    log.write_text("".join(line.format(n=n, agent="curl/8.5.0") for n in range(1500)) + line.format(n=0, agent="rclone/v1.68.2"))
+
+    result = hunt([str(log)], rule_paths=[str(SEED_RULE)], include_bundled=False)
+    page = render_html(result)
+
+    # The same accounting as the terminal's closing line: every line, and how many were left unparsed.
+    assert "1 finding in 1501 lines (500 without the rules&#39; literals left unparsed)" in page
+    inputs = page.split('id="inputs-table"')[1].split("</table>")[0]
+    assert ">Unparsed</th>" in inputs
+    assert '<td class="number">500</td>' in inputs

@@ -317,3 +317,40 @@ def test_normalize_out_of_memory_file_spares_the_others(tmp_path: Path) -> None:
     assert "raise --memory-limit" in errors["b.log"]
     written = duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'lake'}/**/*.parquet')").fetchall()[0][0]
     assert written == 2
+
+
+def test_normalize_emptied_input_removes_its_rows(tmp_path: Path) -> None:
+    # copytruncate rotation leaves the log empty; its earlier rows must not stay beside the rotated copy's.
+    log = tmp_path / "access.log"
+    log.write_text(
+        '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/ HTTP/1.1" 200 355 "-" "curl/8.5.0"\n',
+        encoding="utf-8",
+    )
+    lake = tmp_path / "lake"
+    normalize([str(log)], str(lake))
+    log.write_text("", encoding="utf-8")
+
+    result = normalize([str(log)], str(lake))
+
+    assert [output.rows for output in result.outputs] == [0]
+    assert list(lake.rglob("*.parquet")) == []
+
+
+def test_normalize_cli_counts_in_words(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(
+        '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/ HTTP/1.1" 200 355 "-" "curl/8.5.0"\n'
+        "not a log line\n",
+        encoding="utf-8",
+    )
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "normalize", str(log), "--to", str(tmp_path / "lake"), "--format", "combined"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "combined, 1 event written, 1 line rejected, 0 skipped" in completed.stdout
+    assert "1 event from 1 input written to" in completed.stdout

@@ -190,3 +190,26 @@ def test_prefilter_cut_off_line_number(tmp_path):
     assert fast.files[0].lines_read == full.files[0].lines_read
     assert fast.files[0].error == full.files[0].error
     assert "incomplete line" in full.files[0].error
+
+
+def test_prefilter_built_once_for_many_files(tmp_path: Path) -> None:
+    # Building compiles the literal and escape expressions; per file it dominated hunts of many small logs.
+    import duckdb
+
+    line = '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/ HTTP/1.1" 200 355 "-" "{agent}"\n'
+    paths = []
+    for number in range(5):
+        log = tmp_path / f"access-{number}.log"
+        log.write_text(line.format(agent="curl/8.5.0") * 3 + line.format(agent="rclone/v1.68.2"), encoding="utf-8")
+        paths.append(str(log))
+    requested: list[frozenset[str]] = []
+
+    def literals(columns: frozenset[str]) -> list[str]:
+        requested.append(columns)
+        return ["rclone/v"]
+
+    loader = loader_module.Loader(duckdb.connect(), prefilter_literals=literals)
+    reports = [loader.load(path, format_name="combined") for path in paths]
+
+    assert [report.parsed for report in reports] == [4] * 5
+    assert len(requested) == 1

@@ -1012,6 +1012,7 @@ def normalize_command(
     on DuckDB or with --engine spark.
     """
     from proxyhunt.normalize import NormalizeError, normalize
+    from proxyhunt.report.text import count_noun
 
     _configure_logging(verbose, quiet)
     _check_format_descriptions(squid_logformat, map_path)
@@ -1035,13 +1036,13 @@ def normalize_command(
             click.echo(f"error: {report.path}: {report.error}", err=True)
         elif not quiet:
             click.echo(
-                f"{report.path}: {report.format}, {report.parsed} events written, "
-                f"{report.rejected} lines rejected, {report.skipped} skipped"
+                f"{report.path}: {report.format or 'empty'}, {count_noun(report.parsed, 'event')} written, "
+                f"{count_noun(report.rejected, 'line')} rejected, {report.skipped} skipped"
             )
     if not quiet:
         replaced = sum(output.replaced for output in result.outputs)
         click.echo(
-            f"{result.rows} events from {len(result.outputs)} inputs written to {result.directory}"
+            f"{count_noun(result.rows, 'event')} from {count_noun(len(result.outputs), 'input')} written to {result.directory}"
             + (f", replacing {replaced} files of earlier runs" if replaced else "")
         )
     sys.exit(EXIT_ERROR if result.failed_files else 0)

@@ -151,7 +151,9 @@ def normalize(
                 writer = _ChunkWriter(connection, target, path)
                 try:
                     report = loader.load(path, format_name=format_name, progress=writer.progress_callback(progress))
-                    if report.parsed:
+                    # An input read without error replaces its earlier rows, also when it now has none,
+                    # as a log emptied by copytruncate rotation has.
+                    if report.parsed or report.error is None:
                         writer.flush()
                         result.outputs.append(writer.commit(report))
                     result.files.append(report)

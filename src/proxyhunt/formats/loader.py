@@ -161,6 +161,7 @@ class Loader:
         self.connection = connection
         self.extra_formats = list(extra_formats)
         self.prefilter_literals = prefilter_literals
+        self._line_filters: dict[tuple, LinePrefilter | None] = {}
         create_macros(connection)
         connection.execute(create_table_sql(TABLE))
         connection.execute(
@@ -380,12 +381,17 @@ class Loader:
     def _line_filter(self, fmt: LineFormat) -> LinePrefilter | None:
         if self.prefilter_literals is None or not fmt.prefilter_columns:
             return None
-        literals = self.prefilter_literals(fmt.prefilter_columns)
-        if not literals:
-            return None
-        return LinePrefilter.build(
-            literals, fmt.prefilter_escapes, fmt.prefilter_headers, keep_through_line=PREFILTER_SAMPLE_LINES
-        )
+
+        # Building compiles many expressions, which would dominate a hunt over thousands of small files.
+        key = (fmt.name, fmt.prefilter_columns, repr(tuple(fmt.prefilter_escapes)), tuple(fmt.prefilter_headers))
+        if key not in self._line_filters:
+            literals = self.prefilter_literals(fmt.prefilter_columns)
+            self._line_filters[key] = (
+                LinePrefilter.build(literals, fmt.prefilter_escapes, fmt.prefilter_headers, keep_through_line=PREFILTER_SAMPLE_LINES)
+                if literals
+                else None
+            )
+        return self._line_filters[key]
 
     def _ingest_segment(self, segment, select_sql: str, fmt: LineFormat, parser, report: FileReport) -> None:
         connection = self.connection

@@ -67,7 +67,7 @@ def _plotly_js() -> tuple[str, str]:
 
 
 def _verdict(report: HuntReport) -> tuple[str, str]:
-    events = count_noun(report.events_parsed, "event")
+    events = report.scanned_text
     suppressed = f"; {len(report.suppressed)} more suppressed by filters" if report.suppressed else ""
     if report.alerts:
         return f"{count_noun(len(report.alerts), 'finding')} in {events}{suppressed}", "alert"
@@ -135,6 +135,7 @@ def render_html(result: HuntResult | HuntReport) -> str:
         lines_read=report.lines_read,
         lines_rejected=report.lines_rejected,
         lines_skipped=sum(item.skipped for item in files),
+        lines_prefiltered=report.lines_prefiltered,
         invalid_utf8=sum(item.invalid_utf8_lines for item in files),
         alerts=[finding_view(finding) for finding in detections[:HTML_ROW_LIMIT]],
         alerts_cut=len(detections) > HTML_ROW_LIMIT,

@@ -272,6 +272,7 @@ def table_rows(report: HuntReport) -> dict[str, list[dict[str, Any]]]:
                 "parsed": item.parsed,
                 "rejected": item.rejected,
                 "skipped": item.skipped,
+                "unparsed": item.prefiltered,
                 "invalid_utf8": item.invalid_utf8_lines,
                 "first_seen": format_time(item.first_seen),
                 "last_seen": format_time(item.last_seen),

@@ -26,7 +26,7 @@ from proxyhunt.report.findings import (
     verdict_of,
 )
 from proxyhunt.report.messages import ReportMessage, collect_messages
-from proxyhunt.report.text import format_bytes
+from proxyhunt.report.text import count_noun, format_bytes
 from proxyhunt.tuning.triage import triage_order
 
 # The upload chart uses the narrowest of these bucket widths that needs no more than MAX_BUCKETS bars.
@@ -133,6 +133,16 @@ class HuntReport:
     def lines_prefiltered(self) -> int:
         """Lines left unparsed because they contain none of the rules' literals."""
         return sum(report.prefiltered for report in self.result.files)
+
+    @property
+    def scanned_text(self) -> str:
+        """Return what the rules were run over, for a closing line: the events, or with a prefilter the lines."""
+        events = count_noun(self.events_parsed, "event")
+        if not self.lines_prefiltered:
+            return events
+        # Unparsed lines may hold events or malformed lines; either way no rule could match them.
+        lines = count_noun(self.events_parsed + self.lines_prefiltered, "line")
+        return f"{lines} ({self.lines_prefiltered} without the rules' literals left unparsed)"
 
     @property
     def lines_rejected(self) -> int:

@@ -482,11 +482,7 @@ def render_verdict(console: Console, result: HuntResult | HuntReport) -> None:
     """
     report = _report(result)
     hunt_result = report.result
-    events = count_noun(report.events_parsed, "event")
-    if report.lines_prefiltered:
-        # Unparsed lines may hold events or malformed lines; either way no rule could match them.
-        lines = count_noun(report.events_parsed + report.lines_prefiltered, "line")
-        events = f"{lines} ({report.lines_prefiltered} without the rules' literals left unparsed)"
+    events = report.scanned_text
     caveats = []
     if hunt_result.failed_files:
         caveats.append(f"{count_noun(len(hunt_result.failed_files), 'input')} could not be read")
