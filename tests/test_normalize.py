@@ -354,3 +354,21 @@ def test_normalize_cli_counts_in_words(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     assert "combined, 1 event written, 1 line rejected, 0 skipped" in completed.stdout
     assert "1 event from 1 input written to" in completed.stdout
+
+
+def test_normalize_into_input_directory_skips_its_dataset(tmp_path: Path) -> None:
+    inputs = tmp_path / "logs"
+    inputs.mkdir()
+    (inputs / "access.log").write_text(
+        '10.20.3.7 - - [03/Nov/2026:01:58:13 +0000] "GET http://www.example.com/ HTTP/1.1" 200 355 "-" "curl/8.5.0"\n',
+        encoding="utf-8",
+    )
+    lake = inputs / "lake"
+    normalize([str(inputs)], str(lake))
+
+    # The second run finds the first run's Parquet and manifest files under logs/ and must not read them as logs.
+    result = normalize([str(inputs)], str(lake))
+
+    assert [Path(report.path).name for report in result.files] == ["access.log"]
+    assert all(report.error is None for report in result.files)
+    assert result.rows == 1

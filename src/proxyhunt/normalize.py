@@ -143,6 +143,7 @@ def normalize(
     _prepare_directory(target)
 
     files, missing = expand_paths(paths)
+    files = _outside_dataset(files, target)
     result = NormalizeResult(str(target), list(missing))
     with _work_database(target, memory_limit) as connection:
         loader = Loader(connection, custom_formats(squid_logformat, map_path))
@@ -179,6 +180,18 @@ def normalize(
 
             write_rejects(connection, rejects_path)
     return result
+
+
+def _outside_dataset(files: list[str], target: Path) -> list[str]:
+    """Return ``files`` without those inside the dataset, which a --to under an input directory would read back."""
+    dataset = target.resolve()
+    kept = []
+    for path in files:
+        if path != "-" and Path(path).resolve().is_relative_to(dataset):
+            log.info("%s: skipped, because it is inside the dataset directory %s", path, target)
+            continue
+        kept.append(path)
+    return kept
 
 
 def _prepare_directory(target: Path) -> None:
