@@ -38,14 +38,14 @@ def test_volume_rule_without_bytes_is_reported(tmp_path):
     assert "could not match: the file carries no SrcBytes" in str(gaps[0])
 
 
-def test_correlation_gap_alone_does_not_make_hunt_blind(tmp_path):
+def test_correlation_gap_not_blind(tmp_path):
     # The base rule can still match the host, so the hunt is not blind: only the sum cannot be formed.
     result = hunt([str(write_combined(tmp_path))], rule_paths=[str(CLOUD_VOLUME_RULE)], include_bundled=False)
 
     assert not result.blind
 
 
-def test_rules_table_names_correlation_of_base_rule(tmp_path):
+def test_rules_table_names_correlation(tmp_path):
     result = hunt([str(write_combined(tmp_path))], rule_paths=[str(CLOUD_VOLUME_RULE)], include_bundled=False)
     output = io.StringIO()
 
@@ -57,8 +57,8 @@ def test_rules_table_names_correlation_of_base_rule(tmp_path):
     assert base_row.rstrip().endswith("-")
 
 
-# A rule that only feeds a correlation (generate false) stays hidden when the correlation cannot run;
-# otherwise a bad threshold turns it into a detection that flags every request to cloud storage.
+# A rule that only feeds a correlation (generate false) stays hidden when the correlation cannot run.
+# Otherwise a bad threshold would turn it into a detection that flags every request to cloud storage.
 
 W3C_HEADER = (
     "#Software: SGOS 7.3.16.1\n#Version: 1.0\n"
@@ -74,7 +74,7 @@ def write_cloud_uploads(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("value", ["-5", "1GB", "1.5", "[1, 2]"])
-def test_bad_threshold_keeps_helper_rule_hidden(tmp_path, value):
+def test_bad_threshold_hides_helper(tmp_path, value):
     lists = tmp_path / "lists.yml"
     lists.write_text(f"rclone_cloud_upload_bytes: {value}\n", encoding="utf-8")
 
@@ -86,7 +86,7 @@ def test_bad_threshold_keeps_helper_rule_hidden(tmp_path, value):
     assert any(problem.title == CLOUD_VOLUME_TITLE for problem in result.rule_problems)
 
 
-def test_unrunnable_user_correlation_keeps_helper_rule_hidden(tmp_path):
+def test_unrunnable_correlation_hides_helper(tmp_path):
     rules = tmp_path / "sum_of_agent.yml"
     rules.write_text(
         "title: Uploads\nid: 44444444-4444-4444-4444-444444444444\nname: uploads\n"

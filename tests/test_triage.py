@@ -223,7 +223,7 @@ def test_floored_at_informational():
     assert triage.reasons[-1] == "kept at informational, the lowest priority"
 
 
-def test_release_from_backup_host_below_dev_build_on_server_at_night():
+def test_backup_host_ranks_below_dev_build():
     backup = detection(agent="rclone/v1.68.2", SrcIpAddr="10.20.9.5")
     # A -DEV build is found by the dev-build rule, level high.
     intruder = detection("high", agent="rclone/v1.69.0-DEV", SrcIpAddr="10.20.4.40", TimeGenerated=datetime(2026, 12, 3, 2, 0))

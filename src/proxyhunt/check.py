@@ -108,7 +108,7 @@ def check_rules(rule_paths: list[str], include_bundled: bool = True, lists_path:
 def _default_placeholders(ruleset: RuleSet, lists: PlaceholderLists) -> dict[str, str]:
     """Return, per rule, filter and correlation key, a note naming the placeholders filled from the default lists.
 
-    The note tells a detection engineer which values are the bundled
+    The note shows a detection engineer which values are the bundled
     defaults and not the site's own.
     """
     notes: dict[str, str] = {}

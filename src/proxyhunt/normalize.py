@@ -185,13 +185,13 @@ def normalize(
 def _outside_dataset(files: list[str], target: Path) -> list[str]:
     """Return ``files`` without those inside the dataset, which a --to under an input directory would read back."""
     dataset = target.resolve()
-    kept = []
+    inputs = []
     for path in files:
         if path != "-" and Path(path).resolve().is_relative_to(dataset):
             log.info("%s: skipped, because it is inside the dataset directory %s", path, target)
             continue
-        kept.append(path)
-    return kept
+        inputs.append(path)
+    return inputs
 
 
 def _prepare_directory(target: Path) -> None:

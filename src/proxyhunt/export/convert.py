@@ -148,15 +148,15 @@ def _without_helper_rules(conversions: list[Conversion], ruleset: RuleSet) -> li
     correlation itself.
     """
     helpers = {rule.key for rule in ruleset.correlation_only_rules()}
-    kept = []
+    written = []
     for conversion in conversions:
         loaded = conversion.loaded
         if isinstance(loaded, LoadedRule) and loaded.key in helpers:
             message = "only feeds correlation rules (generate: false), so it is written only inside their queries"
             ruleset.skipped.append(RuleProblem(loaded.path, message, loaded.title, KIND_RULE, loaded.rule_id, loaded.name))
             continue
-        kept.append(conversion)
-    return kept
+        written.append(conversion)
+    return written
 
 
 def check_index(index: str | None) -> None:

@@ -200,8 +200,8 @@ class RuleSet:
     def correlation_only_rules(self) -> list[LoadedRule]:
         """Return the rules that only feed correlations, so that they give no findings of their own.
 
-        The specification's ``generate`` attribute (default false) says whether
-        the rules a correlation names also give findings. That holds whether or
+        The specification's ``generate`` attribute (default false) states whether
+        the rules a correlation names also give findings. That applies whether or
         not the correlation itself can run: a correlation with a bad threshold
         must not turn its helper rule into a detection that flags every request.
         """

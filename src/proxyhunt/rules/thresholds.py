@@ -34,8 +34,8 @@ _CONDITION_OPERATORS = ("gt", "gte", "lt", "lte", "eq", "neq")
 
 # The seconds of each unit, as pySigma 1.5 counts them (a month is 1/12 of a Gregorian year).
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2629746, "y": 31556952}
-# The maximum timespan, 10 years. DuckDB and Spark SQL hold intervals as
-# 64-bit microseconds and KQL holds timespans as 64-bit ticks of 100 ns, so each
+# The maximum timespan, 10 years. DuckDB and Spark SQL store intervals as
+# 64-bit microseconds and KQL stores timespans as 64-bit ticks of 100 ns, so each
 # reaches thousands of years, but 100000000y overflows DuckDB's timestamp
 # arithmetic. Ten years covers any hunt window and leaves a wide margin.
 MAX_TIMESPAN = "10y"
