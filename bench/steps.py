@@ -25,7 +25,9 @@ STEP_LABELS = {
     "zircolite": "(c) SQLite + pySigma SQLite backend",
     "hunt": "(d) proxyhunt hunt, seed rclone rule alone",
     "hunt-all": "(d2) proxyhunt hunt, all bundled rules",
+    "duckdb-copy": "(e0) DuckDB alone: each line to Parquet, unparsed",
     "normalize": "(e) proxyhunt normalize, all columns",
+    "duckdb-scan": "(f0) DuckDB alone: read every column of the dataset",
     "sigmahq": "(f) SigmaHQ proxy rules over Parquet",
 }
 STEP_NAMES = tuple(STEP_LABELS)
@@ -147,8 +149,12 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
         else:
             results.append(_result("hunt-all", measured, len(_jsonl_rows(findings)), baseline, base))
 
+    if "duckdb-copy" in steps:
+        measured = run([sys.executable, "-m", "bench.baselines", "duckdb-copy", fmt, str(log)])
+        results.append(_result("duckdb-copy", measured, None, baseline, base))
+
     dataset = workdir / f"{fmt}-parquet"
-    if "normalize" in steps or "sigmahq" in steps:
+    if "normalize" in steps or "sigmahq" in steps or "duckdb-scan" in steps:
         if not _available("normalize"):
             results.append(Result(step="normalize", note="proxyhunt has no normalize command", **base))
             return results
@@ -159,6 +165,9 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
         if "normalize" in steps:
             results.append(_result("normalize", measured, None, baseline, base))
 
+    if "duckdb-scan" in steps:
+        measured = run([sys.executable, "-m", "bench.baselines", "duckdb-scan", fmt, str(dataset)])
+        results.append(_result("duckdb-scan", measured, None, baseline, base))
     if "sigmahq" in steps:
         results.append(_run_sigmahq(dataset, workdir, rules, baseline, base))
     return results

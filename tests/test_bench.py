@@ -55,3 +55,30 @@ def test_bench_smoke_run_agrees(tmp_path):
     assert "(d) proxyhunt hunt, seed rclone rule alone" in completed.stdout
     assert "## combined: 10 MB" in output.read_text(encoding="utf-8")
     assert "cores" in output.read_text(encoding="utf-8")
+
+
+def test_duckdb_floors_read_every_line(tmp_path):
+    # The floors of steps (e) and (f) must read the same rows that normalize writes, or they bound nothing.
+    log = tmp_path / "zeek.log"
+    events = generate("zeek", 200_000, log, seed=3)
+    dataset = tmp_path / "dataset"
+    subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "normalize", str(log), "--to", str(dataset), "--quiet"], cwd=REPO, check=True
+    )
+
+    copied = _baseline("duckdb-copy", log)
+    scanned = _baseline("duckdb-scan", dataset)
+
+    # Zeek's header lines are lines to the copy but not events.
+    assert copied == log.read_bytes().count(b"\n")
+    assert copied > events
+    assert scanned == events
+    assert not Path(f"{log}.lines.parquet").exists()
+
+
+def _baseline(name: str, path: Path) -> int:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.baselines", name, "zeek", str(path)], cwd=REPO, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    return int(completed.stdout)

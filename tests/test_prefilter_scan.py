@@ -7,6 +7,7 @@ import gzip
 import io
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,6 +94,36 @@ def test_select_drops_unrelated_escapes():
 
     assert selection is not None
     assert selection.kept == []
+
+
+@pytest.mark.parametrize("window", [1, 2, 5, 7, 13])
+def test_select_searches_in_windows(monkeypatch, window):
+    # Lines of r bytes send the search from find() to re.search and its windows early.
+    monkeypatch.setattr(prefilter_module, "SEARCH_WINDOW", window)
+    prefilter = LinePrefilter.build([LITERAL], ESCAPES)
+    hits = [b"RClone/V1", b"a rclone%2Fv", b"rclon%65%2f%76 b", b"rclone\\x2Fv", b"xx rclone/v"]
+    lines = [b"r" * (index % 11) + b" ?next=%2Fhome" for index in range(400)]
+    for index, hit in enumerate(hits * 4):
+        lines[17 * index + 3] = b"r" * index + hit
+
+    selection = prefilter.select(b"\n".join(lines), 1)
+
+    assert selection is not None
+    assert [number for number, _, _ in selection.kept] == [17 * index + 4 for index in range(20)]
+
+
+def test_select_literal_across_search_window():
+    # Wherever the search's first window ends, one of these placements puts the literal across it.
+    prefilter = LinePrefilter.build([LITERAL], ESCAPES)
+    filler = b"r" * 63 + b"\n"
+    head = filler * (prefilter_module.SEARCH_WINDOW // len(filler) + 2)
+    for shift in range(-120, 40, 3):
+        data = head[: prefilter_module.SEARCH_WINDOW - shift] + b"\nx rclone/v1.66\n" + filler * 1000
+
+        selection = prefilter.select(data, 1)
+
+        assert selection is not None
+        assert [data[start:end] for _, start, end in selection.kept] == [b"x rclone/v1.66"], shift
 
 
 def _read(path, prefilter, batch_bytes):
