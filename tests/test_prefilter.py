@@ -6,7 +6,7 @@ import pytest
 from sigma.collection import SigmaCollection
 
 from proxyhunt.engines.duckdb import compile_rules
-from proxyhunt.engines.prefilter import rule_literals, rule_set_literals
+from proxyhunt.engines.prefilter import rule_clauses, rule_literals, rule_set_clauses, rule_set_literals
 from proxyhunt.formats import get_format
 from proxyhunt.formats.prefilter import Escape, LinePrefilter
 from proxyhunt.rules.loader import load_rules
@@ -90,6 +90,74 @@ def test_rule_set_needs_every_rule():
     assert rule_set_literals([proven], COLUMNS) == frozenset({"rclone/v"})
     assert rule_set_literals([proven, unproven], COLUMNS) is None
     assert rule_set_literals([], COLUMNS) is None
+
+
+@pytest.mark.parametrize(
+    ("detection", "expected"),
+    [
+        # Each AND operand that proves literals is a set of its own, the rarest first.
+        (
+            "  a:\n    cs-method: CONNECT\n    c-uri|endswith:\n      - ':22'\n      - ':21'\n    c-useragent: null\n"
+            "  condition: a",
+            [{":21", ":22"}, {"connect"}],
+        ),
+        (
+            "  a:\n    cs-method: CONNECT\n  b:\n    c-useragent|startswith: 'Go-http-client/'\n  condition: a and b",
+            [{"go-http-client/"}, {"connect"}],
+        ),
+        # An operand that proves nothing adds no set, and an OR is one set.
+        (
+            "  a:\n    c-useragent|contains: 'rclone'\n  b:\n    c-uri|contains: '/upload/'\n  f:\n    sc-status: 200\n"
+            "  condition: (a or b) and not f",
+            [{"rclone", "/upload/"}],
+        ),
+        # Two conditions match when either does, so they give one set.
+        (
+            "  a:\n    c-useragent|contains: 'rclone'\n    cs-method: PUT\n  b:\n    c-uri|contains: '/upload/'\n"
+            "  condition:\n    - a\n    - b",
+            [{"rclone", "/upload/"}],
+        ),
+    ],
+)
+def test_rule_clauses_per_operand(detection, expected):
+    rule = _rule(detection)
+    columns = COLUMNS | {"HttpRequestMethod"}
+
+    clauses = rule_clauses(rule, columns)
+
+    assert [set(clause) for clause in clauses] == expected
+    assert clauses[0] == rule_literals(rule, columns)
+
+
+def test_rule_set_clauses_needs_every_rule():
+    proven = _rule("  a:\n    c-useragent|startswith: 'rclone/v'\n  condition: a")
+    unproven = _rule("  a:\n    sc-status: 407\n  condition: a")
+
+    assert rule_set_clauses([proven], COLUMNS) == [(frozenset({"rclone/v"}),)]
+    assert rule_set_clauses([proven, unproven], COLUMNS) is None
+    assert rule_set_clauses([], COLUMNS) is None
+
+
+def test_select_needs_every_set_of_a_rule():
+    escapes = [Escape(b"\\x", hex_byte=True), Escape(b"\\", produces="\\")]
+    prefilter = LinePrefilter.from_clauses(
+        [[{":22", ":21"}, {"connect"}], [{"rclone/v"}]], escapes, keep_through_line=0
+    )
+    data = (
+        FILLER
+        # A time that reads 10:22 is no tunnel to port 22.
+        + b"[04/Dec/2026:10:22:33 +0000] GET /a\n"
+        + b"[04/Dec/2026:10:00:33 +0000] CONNECT host:22 HTTP/1.1\n"
+        + b"[04/Dec/2026:10:00:34 +0000] connect host\\x3a21 HTTP/1.1\n"
+        + b"[04/Dec/2026:10:00:35 +0000] \\x43ONNECT host:22\n"
+        # The second rule needs one set only.
+        + b"[04/Dec/2026:10:21:36 +0000] GET / rclone/v1.66\n"
+        + FILLER
+    )
+
+    kept = _kept(prefilter, data)
+
+    assert [number for number, _ in kept] == [42, 43, 44, 45]
 
 
 def _kept(prefilter: LinePrefilter, data: bytes, first_line: int = 1) -> list[tuple[int, bytes]]:

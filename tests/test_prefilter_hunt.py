@@ -204,12 +204,36 @@ def test_prefilter_built_once_for_many_files(tmp_path: Path) -> None:
         paths.append(str(log))
     requested: list[frozenset[str]] = []
 
-    def literals(columns: frozenset[str]) -> list[str]:
+    def clauses(columns: frozenset[str]) -> list[tuple[frozenset[str], ...]]:
         requested.append(columns)
-        return ["rclone/v"]
+        return [(frozenset({"rclone/v"}),)]
 
-    loader = loader_module.Loader(duckdb.connect(), prefilter_literals=literals)
+    loader = loader_module.Loader(duckdb.connect(), prefilter_clauses=clauses)
     reports = [loader.load(path, format_name="combined") for path in paths]
 
     assert [report.parsed for report in reports] == [4] * 5
     assert len(requested) == 1
+
+
+def test_prefilter_needs_every_operand(tmp_path):
+    # Every bundled rule, on a log whose times read 10:21 and 10:22 and whose API clients are Go's. Only
+    # lines with CONNECT as well are parsed beyond the sample, and the findings stay those of a full parse.
+    filler = '10.0.0.{n} - - [04/Dec/2026:10:2{m}:00 +0000] "GET http://www.example.com/{n} HTTP/1.1" 200 10 "-" "{agent}"\n'
+    lines = [filler.format(n=n % 250, m=n % 3, agent="Go-http-client/1.1" if n % 2 else "curl/8.5.0") for n in range(3000)]
+    tunnels = [
+        '10.0.0.7 - - [04/Dec/2026:10:00:01 +0000] "CONNECT files.example.test:22 HTTP/1.1" 200 9000 "-" "-"\n',
+        '10.0.0.8 - - [04/Dec/2026:10:00:02 +0000] "CONNECT files.example.test\\x3a21 HTTP/1.1" 200 9000 "-" "-"\n',
+        '10.0.0.9 - - [04/Dec/2026:10:22:03 +0000] "CONNECT www.example.com:443 HTTP/1.1" 200 9000 "-" "Go-http-client/1.1"\n',
+    ]
+    for offset, line in enumerate(tunnels):
+        lines.insert(2000 + offset * 100, line)
+    log = tmp_path / "access.log"
+    log.write_text("".join(lines), encoding="utf-8")
+
+    fast = hunt([str(log)], format_name="combined")
+    full = hunt([str(log)], format_name="combined", prefilter=False)
+
+    assert _events(fast) == _events(full)
+    assert {finding["SourceLine"] for finding in full.findings} >= {2001, 2101}
+    assert fast.files[0].parsed <= loader_module.PREFILTER_SAMPLE_LINES + len(tunnels)
+    assert fast.files[0].prefiltered >= len(lines) - loader_module.PREFILTER_SAMPLE_LINES - len(tunnels)

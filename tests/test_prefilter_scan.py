@@ -96,6 +96,39 @@ def test_select_drops_unrelated_escapes():
     assert selection.kept == []
 
 
+CLAUSE_RULES = [[{":22", ":21"}, {"connect"}], [{"go-http-client/"}, {"connect"}], [{"rclone/v"}]]
+CLAUSE_PIECES = [
+    b"CONNECT", b"c%4fnnect", b"\\x43onnect", b":22", b"%3a21", b"\\x3a22", b"10:22:33", b"Go-http-client/1.1",
+    b"go-http-client%2f", b"rclone/v", b"RClone%2Fv", b" ", b"GET", b"x", b"\xe2\x84\xaa",
+]
+clause_lines = st.lists(st.sampled_from(CLAUSE_PIECES), max_size=5).map(b" ".join)
+
+
+def _decoded(line: bytes) -> bytes:
+    """Return the line lowercased, with the hex escapes of ESCAPES decoded."""
+    return re.sub(rb"(?:%|\\x)([0-9a-fA-F]{2})", lambda match: bytes([int(match.group(1), 16)]), line).lower()
+
+
+@settings(max_examples=300)
+@given(line=clause_lines)
+def test_select_clauses_keep_every_match(line):
+    prefilter = LinePrefilter.from_clauses(CLAUSE_RULES, ESCAPES)
+    data = b"x\n" * 8 + line + b"\n" + b"x\n" * 8
+    decoded = _decoded(line)
+    meets = any(all(any(literal.encode() in decoded for literal in clause) for clause in rule) for rule in CLAUSE_RULES)
+    # Plainly written, with no escape or folded character, the line is kept exactly when it meets a rule.
+    plain = not re.search(rb"%|\\|\xe2", line)
+
+    selection = prefilter.select(data, 1)
+
+    assert selection is not None
+    kept = 9 in [number for number, _, _ in selection.kept]
+    if meets:
+        assert kept
+    if plain:
+        assert kept == meets
+
+
 @pytest.mark.parametrize("window", [1, 2, 5, 7, 13])
 def test_select_searches_in_windows(monkeypatch, window):
     # Lines of r bytes send the search from find() to re.search and its windows early.

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from proxyhunt.engines.correlation import CompiledCorrelation, compile_correlations
-from proxyhunt.engines.prefilter import rule_set_literals
+from proxyhunt.engines.prefilter import Clauses, rule_set_clauses
 from proxyhunt.engines.duckdb import (
     FINDINGS_TABLE,
     RULE_TYPE_CORRELATION,
@@ -270,8 +270,8 @@ def hunt(
     if spark is None:
         compiled = compile_rules(ruleset.rules)
         extra_formats = custom_formats(squid_logformat, map_path)
-        literals = _prefilter_literals(compiled) if prefilter else None
-        reports = _load_logs(connection, paths, format_name, progress, extra_formats, time_range, literals)
+        clauses = _prefilter_clauses(compiled) if prefilter else None
+        reports = _load_logs(connection, paths, format_name, progress, extra_formats, time_range, clauses)
         hits = run_rules(connection, compiled)
     else:
         compiled = spark.compile_rules(ruleset.rules)
@@ -318,9 +318,9 @@ def _load_logs(
     progress: ProgressCallback | None,
     extra_formats: list[LineFormat],
     time_range: TimeRange,
-    prefilter_literals: Callable[[frozenset[str]], frozenset[str] | None] | None = None,
+    prefilter_clauses: Callable[[frozenset[str]], list[Clauses] | None] | None = None,
 ) -> list[FileReport]:
-    loader = Loader(connection, extra_formats, prefilter_literals)
+    loader = Loader(connection, extra_formats, prefilter_clauses)
     datasets, paths = split_datasets(paths)
     if datasets and not paths:
         # Only datasets: the rules read the Parquet files in place, with their time range applied.
@@ -340,14 +340,14 @@ def _load_logs(
     return reports
 
 
-def _prefilter_literals(compiled: list[CompiledRule]) -> Callable[[frozenset[str]], frozenset[str] | None]:
-    """Return the function that gives, for a format's prefilter columns, the literals every rule's events contain."""
+def _prefilter_clauses(compiled: list[CompiledRule]) -> Callable[[frozenset[str]], list[Clauses] | None]:
+    """Return the function that gives, for a format's prefilter columns, the literal sets each rule's events contain."""
     rules = [rule.loaded.rule for rule in compiled if rule.runnable]
 
-    def literals(columns: frozenset[str]) -> frozenset[str] | None:
-        return rule_set_literals(rules, columns)
+    def clauses(columns: frozenset[str]) -> list[Clauses] | None:
+        return rule_set_clauses(rules, columns)
 
-    return literals
+    return clauses
 
 
 def _apply_filters(

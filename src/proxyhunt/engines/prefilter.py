@@ -19,6 +19,13 @@ returns None whenever it cannot prove that:
   U+212A to ``k``; see ``proxyhunt.formats.prefilter.FOLDED_INTO_ASCII``);
 - the field must be a column that the format copies from the raw line (its
   ``prefilter_columns``); ``RawEvent`` always is, for keyword searches.
+
+Beyond the one set of literals that the block search looks for, a rule whose
+condition is an AND requires the literals of each operand that proves some
+(``rule_clauses``). A line that the search finds is parsed only when it
+contains one literal of every such set for some rule. So a rule such as
+``CONNECT`` to a URL ending in ``:22`` does not parse every combined-log
+line whose time reads ``10:22``.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ COMMON_SHARE = 0.5
 _UNUSABLE = re.compile(r"[^\x00-\x7f]+")
 
 Literals = frozenset[str]
+# Sets of literals of which a line contains one literal of every set, the most selective set first.
+Clauses = tuple[Literals, ...]
 
 
 def rule_literals(rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
@@ -66,6 +75,36 @@ def rule_literals(rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
             return None
         literals |= required
     return _without_redundant(literals) or None
+
+
+def rule_clauses(rule: SigmaRule, columns: frozenset[str]) -> Clauses | None:
+    """Return the sets of literals of which each event the rule matches contains one of every set, or None when none can be proven.
+
+    The first set is ``rule_literals``. A rule with several conditions
+    matches when any of them does, so it gets that one set only.
+    """
+    conditions = rule.detection.parsed_condition
+    if len(conditions) != 1:
+        literals = rule_literals(rule, columns)
+        return None if literals is None else (literals,)
+
+    clauses = _clauses(conditions[0].parse(), rule, columns | {KEYWORD_COLUMN})
+    if not clauses:
+        return None
+    # Sorting is stable, so among equally selective sets the first operand's comes first, as in rule_literals.
+    distinct = dict.fromkeys(_without_redundant(set(clause)) for clause in clauses)
+    return tuple(sorted(distinct, key=_expected_share))
+
+
+def rule_set_clauses(rules: Iterable[SigmaRule], columns: frozenset[str]) -> list[Clauses] | None:
+    """Return the ``rule_clauses`` of each rule, or None when one rule proves none (or there are no rules)."""
+    found = []
+    for rule in rules:
+        clauses = rule_clauses(rule, columns)
+        if clauses is None:
+            return None
+        found.append(clauses)
+    return found or None
 
 
 def rule_set_literals(rules: Iterable[SigmaRule], columns: frozenset[str]) -> Literals | None:
@@ -84,6 +123,15 @@ def _without_redundant(literals: set[str]) -> Literals:
     return frozenset(
         literal for literal in literals if not any(other != literal and other in literal for other in literals)
     )
+
+
+def _clauses(node, rule: SigmaRule, columns: frozenset[str]) -> list[Literals] | None:
+    """Return the literal sets that ``node`` requires all of: those of each AND operand that proves some."""
+    if isinstance(node, ConditionAND):
+        found = [clause for arg in node.args for clause in (_clauses(arg, rule, columns) or [])]
+        return found or None
+    required = _required(node, rule, columns)
+    return None if required is None else [required]
 
 
 def _required(node, rule: SigmaRule, columns: frozenset[str]) -> Literals | None:

@@ -144,23 +144,25 @@ class Loader:
     ``extra_formats``, such as those of ``custom_formats``, are tried before
     the built-in formats, so that they win a tie in detection.
 
-    ``prefilter_literals`` maps a format's ``prefilter_columns`` to literals of
-    which every line worth parsing contains one, or to None when the rules
-    prove none. With it, a format that supports prefiltering parses only such
-    lines, plus its first PREFILTER_SAMPLE_LINES lines so that the columns a
-    file fills are still known. The skipped lines are counted in
-    ``FileReport.prefiltered``.
+    ``prefilter_clauses`` maps a format's ``prefilter_columns`` to what a
+    line worth parsing contains, or to None when the rules prove nothing: for
+    each rule, sets of literals of which its events hold one of every set,
+    the most selective set first (see
+    ``proxyhunt.engines.prefilter.rule_clauses``). With it, a format that
+    supports prefiltering parses only such lines, plus its first
+    PREFILTER_SAMPLE_LINES lines so that the columns a file fills are still
+    known. The skipped lines are counted in ``FileReport.prefiltered``.
     """
 
     def __init__(
         self,
         connection: duckdb.DuckDBPyConnection,
         extra_formats: Sequence[LineFormat] = (),
-        prefilter_literals: Callable[[frozenset[str]], Iterable[str] | None] | None = None,
+        prefilter_clauses: Callable[[frozenset[str]], Sequence[Sequence[Iterable[str]]] | None] | None = None,
     ) -> None:
         self.connection = connection
         self.extra_formats = list(extra_formats)
-        self.prefilter_literals = prefilter_literals
+        self.prefilter_clauses = prefilter_clauses
         self._line_filters: dict[tuple, LinePrefilter | None] = {}
         create_macros(connection)
         connection.execute(create_table_sql(TABLE))
@@ -379,16 +381,18 @@ class Loader:
             report.error = f"{report.error}; {problem}" if report.error else problem
 
     def _line_filter(self, fmt: LineFormat) -> LinePrefilter | None:
-        if self.prefilter_literals is None or not fmt.prefilter_columns:
+        if self.prefilter_clauses is None or not fmt.prefilter_columns:
             return None
 
         # Building compiles many expressions, which would dominate a hunt over thousands of small files.
         key = (fmt.name, fmt.prefilter_columns, repr(tuple(fmt.prefilter_escapes)), tuple(fmt.prefilter_headers))
         if key not in self._line_filters:
-            literals = self.prefilter_literals(fmt.prefilter_columns)
+            clauses = self.prefilter_clauses(fmt.prefilter_columns)
             self._line_filters[key] = (
-                LinePrefilter.build(literals, fmt.prefilter_escapes, fmt.prefilter_headers, keep_through_line=PREFILTER_SAMPLE_LINES)
-                if literals
+                LinePrefilter.from_clauses(
+                    clauses, fmt.prefilter_escapes, fmt.prefilter_headers, keep_through_line=PREFILTER_SAMPLE_LINES
+                )
+                if clauses
                 else None
             )
         return self._line_filters[key]

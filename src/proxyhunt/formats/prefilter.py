@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import mmap
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import cache, cached_property
 
 import numpy as np
@@ -204,12 +204,20 @@ class LinePrefilter:
     match of the folded pattern. The reverse does not hold (``@`` folds to a
     backtick), so such a line is only a candidate until its lowercased bytes
     are searched.
+
+    ``required`` holds, for each rule, the sets of literals that the rule's
+    events contain one of (see ``proxyhunt.engines.prefilter.rule_clauses``).
+    When it is set, a candidate line is kept only if it holds a literal of
+    every set of some rule. ``pattern_rules`` names, for each of
+    ``folded_patterns``, the rules whose lines it can find, or None for all.
     """
 
     patterns: tuple[re.Pattern[bytes], ...]
     folded_patterns: tuple[re.Pattern[bytes], ...] = ()
     header_prefixes: tuple[bytes, ...] = ()
     keep_through_line: int = 0
+    required: tuple[tuple[RequiredSet, ...], ...] = ()
+    pattern_rules: tuple[tuple[int, ...] | None, ...] = ()
 
     @cached_property
     def any_pattern(self) -> re.Pattern[bytes] | None:
@@ -242,6 +250,47 @@ class LinePrefilter:
             tuple(header_prefixes),
             keep_through_line,
         )
+
+    @classmethod
+    def from_clauses(
+        cls,
+        rules: Iterable[Sequence[Iterable[str]]],
+        escapes: Iterable[Escape] = (),
+        header_prefixes: Iterable[bytes] = (),
+        keep_through_line: int = 0,
+    ) -> LinePrefilter:
+        """Build a prefilter from each rule's sets of literals, the most selective set first.
+
+        The block search looks for the first set of every rule, and a line it
+        finds is kept when it contains a literal of every set of some rule.
+        """
+        rules = [[frozenset(literal.lower() for literal in clause) for clause in clauses] for clauses in rules]
+        escapes = list(escapes)
+        searched = {literal for clauses in rules for literal in clauses[0]}
+        # Each literal that contains another is left out, because a line with it also contains the shorter one.
+        searched = {literal for literal in searched if not any(other != literal and other in literal for other in searched)}
+        prefilter = cls.build(searched, escapes, header_prefixes, keep_through_line)
+        # A rule with one set needs no second look: the search already found a literal of it.
+        if all(len(clauses) == 1 for clauses in rules):
+            return prefilter
+
+        required = tuple(tuple(RequiredSet.build(clause, escapes) for clause in clauses) for clauses in rules)
+        # A line found by a pattern that starts with a literal's byte can meet only the rules whose first
+        # set holds that literal or one that contains it. Escape and folding patterns may find any rule's.
+        lowered = sorted(searched)
+        hidden = [pattern for pattern in (escape.pattern(lowered, escapes, folded=True) for escape in escapes) if pattern]
+        hidden += _folding_patterns(lowered, escapes, folded=True)
+        any_rule = {_first_token(pattern.pattern)[-1:] for pattern in hidden}
+        rules_by_byte: dict[bytes, set[int]] = {}
+        for number, clauses in enumerate(rules):
+            for literal in clauses[0]:
+                for found in (other for other in searched if other in literal):
+                    rules_by_byte.setdefault(_fold(found.encode("ascii"))[:1], set()).add(number)
+        pattern_rules = tuple(
+            None if first in any_rule else tuple(sorted(rules_by_byte.get(first, ())))
+            for first in (_first_token(pattern.pattern)[-1:] for pattern in prefilter.folded_patterns)
+        )
+        return replace(prefilter, required=required, pattern_rules=pattern_rules)
 
     def index(
         self,
@@ -327,17 +376,68 @@ class LinePrefilter:
         """
         starts: set[int] = set()
         checked: set[int] = set()
-        for pattern in self.folded_patterns:
+        for number, pattern in enumerate(self.folded_patterns):
+            rules = self.pattern_rules[number] if self.pattern_rules else None
+            if self.required:
+                # A line that one pattern's rules do not keep may still meet the rules of another pattern.
+                checked = set()
             for position in _match_positions(pattern, folded, data, end):
                 start = data.rfind(b"\n", 0, position) + 1
-                if start in checked:
+                if start in checked or start in starts:
                     continue
                 checked.add(start)
                 stop = data.find(b"\n", position, end)
                 line = bytes(data[start : end if stop < 0 else stop]).lower()
-                if self.any_pattern.search(line):
+                if self._keeps(line, rules):
                     starts.add(start)
         return starts
+
+    def _keeps(self, line: bytes, rules: tuple[int, ...] | None) -> bool:
+        """Return whether the lowercased ``line`` is worth parsing, testing only the ``required`` sets of ``rules`` (None for all)."""
+        if not self.required:
+            return self.any_pattern.search(line) is not None
+        candidates = range(len(self.required)) if rules is None else rules
+        return any(all(required.found_in(line) for required in self.required[rule]) for rule in candidates)
+
+
+@dataclass(frozen=True)
+class RequiredSet:
+    """A set of literals that a line must hold one of, plainly or in a form that the reader decodes.
+
+    ``literals`` are lowercase ASCII bytes. ``hidden`` is the expression
+    for their escaped forms and for the non-ASCII characters that fold into
+    their letters, each of which starts with one of ``markers``, so a line
+    without a marker is not searched with it.
+    """
+
+    literals: frozenset[bytes]
+    hidden: bytes | None
+    markers: tuple[bytes, ...]
+
+    @classmethod
+    def build(cls, literals: Iterable[str], escapes: list[Escape]) -> RequiredSet:
+        """Build the set for lowercase ASCII ``literals`` and the format's ``escapes``."""
+        literals = sorted(literals)
+        parts = [pattern.pattern for pattern in (escape.pattern(literals, escapes) for escape in escapes) if pattern is not None]
+        parts += [pattern.pattern for pattern in _folding_patterns(literals, escapes, folded=False)]
+        letters = set("".join(literals))
+        markers = {escape.prefix.lower() for escape in escapes}
+        markers |= {character.encode("utf-8")[:1] for character, letter in FOLDED_INTO_ASCII.items() if letter in letters}
+        hidden = b"|".join(b"(?:" + part + b")" for part in parts) if parts else None
+        return cls(frozenset(literal.encode("ascii") for literal in literals), hidden, tuple(sorted(markers)))
+
+    @cached_property
+    def hidden_pattern(self) -> re.Pattern[bytes] | None:
+        """``hidden`` compiled on first use, since most lines have no marker and a hunt need never compile it."""
+        return None if self.hidden is None else re.compile(self.hidden, re.DOTALL)
+
+    def found_in(self, line: bytes) -> bool:
+        """Return whether the lowercased ``line`` contains one of the literals in any form."""
+        if any(literal in line for literal in self.literals):
+            return True
+        if self.hidden is None or not any(marker in line for marker in self.markers):
+            return False
+        return self.hidden_pattern.search(line) is not None
 
 
 @cache
