@@ -12,6 +12,7 @@ import bz2
 import itertools
 import lzma
 import sys
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,10 +53,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 # Rows per Arrow record batch handed to DuckDB.
 ARROW_CHUNK_ROWS = 16_384
-# Bytes of an uncompressed file whose prefiltered lines are parsed as one batch,
-# unless ARROW_CHUNK_ROWS lines were kept first. It also sets how often the
-# progress display moves on a prefiltered hunt.
-MERGED_BATCH_BYTES = 256 * 1024 * 1024
+# Seconds of reading an uncompressed file whose prefiltered lines are parsed as
+# one batch, unless ARROW_CHUNK_ROWS lines were kept first. Each batch costs a
+# few SQL queries (about 30 ms), and it also moves the progress display.
+MERGE_SECONDS = 1.0
 
 _BZIP2_BLOCK_MAGIC = b"\x31\x41\x59\x26\x53\x59"
 _BZIP2_END_MAGIC = b"\x17\x72\x45\x38\x50\x90"
@@ -293,7 +294,7 @@ class LineReader:
         # Parsing a batch has a fixed cost of a few SQL queries, so the few
         # lines kept from each block are collected and yielded together.
         kept: list[LineBatch] = []
-        kept_bytes = 0
+        merged_at = time.monotonic()
         if not stream.cut:
             for block in BlockReader(stream.read_into, self.batch_bytes, self.line_filter, head):
                 self.bytes_read += block.end
@@ -303,15 +304,14 @@ class LineReader:
                     if batch.numbers is None:
                         # Every line of the block is yielded, after the lines kept before it.
                         yield from _merged(kept)
-                        kept, kept_bytes = [], 0
+                        kept, merged_at = [], time.monotonic()
                         yield batch
                     else:
                         kept.append(batch)
-                        kept_bytes += block.end
                 kept_lines = sum(len(batch.lines) for batch in kept)
-                if kept and (kept_bytes >= MERGED_BATCH_BYTES or kept_lines >= ARROW_CHUNK_ROWS):
+                if kept and (time.monotonic() - merged_at >= MERGE_SECONDS or kept_lines >= ARROW_CHUNK_ROWS):
                     yield from _merged(kept)
-                    kept, kept_bytes = [], 0
+                    kept, merged_at = [], time.monotonic()
                 if block.read_failed:
                     head = bytes(block.tail)
         yield from _merged(kept)
