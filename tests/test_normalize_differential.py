@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxyhunt.formats.combined import _REQUEST, _request_sql
+from proxyhunt.formats.combined import _FIELDS, _LINE, _REQUEST, _line_sql, _request_sql
 from proxyhunt.formats.loader import Loader
 from proxyhunt.formats.parquet import PARTITION_COLUMN
 from proxyhunt.normalize import normalize
@@ -99,6 +99,104 @@ def test_generated_requests_match_regex(
     connection: duckdb.DuckDBPyConnection, requests: list[str]
 ) -> None:
     assert _request_differences(connection, requests) == []
+
+
+# Fields of a combined line, each plain or in a shape that the line pattern reads
+# differently from a split at quotes and spaces. The shapes are colons and brackets in
+# the first fields, escaped and stray quotes, other whitespace, a short status and text
+# after the user agent.
+LINE_PIECES = {
+    "client": ["10.0.0.1", "2001:db8::1", "[2001:db8::2]", "proxy.example:8080", "a[b", "-", ""],
+    "ident": ["-", "id", "a]b", "x:1"],
+    "user": ["-", "bob", "bob smith", "[x]", "a:b", "\t"],
+    "time": ["[04/Dec/2026:10:00:00 +0000]", "[x]", "[]", "[a[b]", "04/Dec/2026"],
+    "request": ['"GET / HTTP/1.1"', '"GET /\\"x\\" HTTP/1.1"', '""', '"a"b"', '"GET /a b HTTP/1.1"', '"\t"'],
+    "status": ["200", "-", "2000", "20", "x"],
+    "bytes": ["123", "-", "", "12a"],
+    "referrer": ['"-"', '"http://r.example/"', '""', '"a\\\\b"', '"x"y"', "", '"x\\"', '"r [t2] "'],
+    "agent": ['"curl/8.5.0"', '"rclone/v1.66.0"', '""', '"a\\"b"', '"Mozilla/5.0 (X11)"', ""],
+    "tail": ["", " ", " TCP_MISS:HIER_DIRECT", "x", ' "extra"', "\t", "\r"],
+}
+
+
+@st.composite
+def combined_lines(draw) -> str:
+    """Draw a combined line whose fields and separators are plain but for one or two, so most lines are near misses."""
+    hostile = draw(st.sets(st.sampled_from([*LINE_PIECES, "separator"]), max_size=2))
+    pieces = {
+        name: draw(st.sampled_from(values if name in hostile else values[:2])) for name, values in LINE_PIECES.items()
+    }
+    separators = [" ", "  ", "\t"] if "separator" in hostile else [" "]
+    order = ["client", "ident", "user", "time", "request", "status", "bytes", "referrer", "agent"]
+    line = "".join(pieces[name] + draw(st.sampled_from(separators)) for name in order[:-1]) + pieces["agent"]
+    return line + pieces["tail"]
+
+
+def _line_differences(connection: duckdb.DuckDBPyConnection, lines: list[str]) -> tuple[list[tuple], int]:
+    """Return (line, fast, slow) for every line where the split differs from _LINE, and how many lines were split."""
+    names = ", ".join(f"'{name}'" for name in _FIELDS)
+    rows = connection.execute(
+        f"SELECT line, {_line_sql('line', 'quotes')} AS fast, regexp_extract(line, '{_LINE}', [{names}]) AS slow, "
+        "len(quotes) = 7 AND NOT contains(line, '\\') AS maybe_plain "
+        "FROM (SELECT line, string_split(line, '\"') AS quotes FROM (SELECT unnest(?::VARCHAR[]) AS line))",
+        [lines],
+    ).fetchall()
+    differences = [row[:3] for row in rows if row[1] != row[2]]
+    return differences, sum(1 for row in rows if row[3] and row[2]["time"])
+
+
+PLAIN = '10.0.0.1 - bob [04/Dec/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8.5.0"'
+HOSTILE_COMBINED_LINES = [
+    PLAIN,
+    PLAIN.replace(" 200 ", " 2000 "),
+    PLAIN.replace(" 200 ", " 20 "),
+    PLAIN.replace(" 12 ", " 1a "),
+    PLAIN.replace('"-"', '"x\\"'),
+    PLAIN.replace('"-"', '"a\\\\b"'),
+    PLAIN.replace("10.0.0.1", "2001:db8::1"),
+    PLAIN.replace("10.0.0.1 - bob", "proxy.example:8080 10.0.0.1 -"),
+    PLAIN.replace("10.0.0.1 - bob", "h:80 i u").replace('"-"', '"r [t2] "'),
+    PLAIN.replace("bob", "bob smith"),
+    PLAIN.replace("bob", "[bob]"),
+    PLAIN.replace(" [", "\t["),
+    PLAIN.replace(" - ", "  - "),
+    PLAIN + " TCP_MISS:HIER_DIRECT",
+    PLAIN + " ",
+    PLAIN + "x",
+    PLAIN.rsplit(" ", 2)[0],
+    PLAIN.replace("[04/Dec/2026:10:00:00 +0000]", "[]"),
+    PLAIN.replace("GET / HTTP/1.1", ""),
+]
+
+
+def test_hostile_combined_lines_match_regex(connection: duckdb.DuckDBPyConnection) -> None:
+    differences, plain = _line_differences(connection, HOSTILE_COMBINED_LINES)
+
+    assert differences == []
+    assert plain >= 3
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(combined_lines(), min_size=1, max_size=30))
+def test_generated_lines_match_regex(connection: duckdb.DuckDBPyConnection, lines: list[str]) -> None:
+    differences, _ = _line_differences(connection, lines)
+
+    assert differences == []
+
+
+def test_line_split_reads_plain_lines(connection: duckdb.DuckDBPyConnection) -> None:
+    # A check that the split is taken at all: plain lines give the regex's fields.
+    line = '10.0.0.1 - bob [04/Dec/2026:10:00:00 +0000] "PUT /up HTTP/1.1" 200 12 "-" "rclone/v1.66.0"'
+
+    differences, plain = _line_differences(connection, [line])
+    row = connection.execute(
+        f"SELECT {_line_sql('line', 'quotes')} FROM (SELECT ? AS line, string_split(?, '\"') AS quotes)", [line, line]
+    ).fetchall()[0][0]
+
+    assert differences == []
+    assert plain == 1
+    assert row["agent"] == "rclone/v1.66.0"
+    assert row["time"] == "04/Dec/2026:10:00:00 +0000"
 
 
 def _rows_missing(connection: duckdb.DuckDBPyConnection, lake: Path) -> tuple[int, int]:

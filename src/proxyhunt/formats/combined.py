@@ -111,6 +111,54 @@ def _request_sql(request: str, words: str) -> str:
         f"ELSE regexp_extract({request}, '{_REQUEST}', ['method', 'target', 'version']) END"
     )
 
+# The head of a plain combined line, before its first quote: client, ident and
+# user without brackets, the client also without a colon, then the time.
+_PLAIN_HEAD = r"[^\s:\[\]]+ [^\s\[\]]+ [^\s\[\]]+ \[[^\[\]]+\] "
+# The status and byte count between the request and the referer.
+_PLAIN_MIDDLE = r" (\d{3}|-) (\d+|-) "
+
+
+def _line_sql(line: str, quotes: str) -> str:
+    """Return the SQL that reads a line into the struct of _FIELDS that _LINE extracts.
+
+    ``quotes`` is the line split at double quotes. A plain combined line,
+    ``client ident user [time] "request" status bytes "referer" "user-agent"``
+    with single spaces, no backslash, no colon or bracket in the first three
+    fields and nothing after the user agent, is read from the pieces. _LINE
+    matches the same fields there: without a colon in the first field the
+    servername:port group cannot match, without brackets the user ends right
+    before the time, and without backslashes each quoted field ends at the
+    next quote. Any other line goes through _LINE, whose 14 capture groups
+    make RE2 several times slower than these splits.
+    """
+    head = f"{quotes}[1]"
+    middle = f"{quotes}[3]"
+    plain = (
+        f"len({quotes}) = 7 AND {quotes}[5] = ' ' AND {quotes}[7] = '' AND NOT contains({line}, '\\') "
+        f"AND regexp_full_match({head}, '{_PLAIN_HEAD}') AND regexp_full_match({middle}, '{_PLAIN_MIDDLE}')"
+    )
+    fields = {
+        "vhost": "''",
+        "port": "''",
+        "client": f"split_part({head}, ' ', 1)",
+        "ident": f"split_part({head}, ' ', 2)",
+        "user": f"split_part({head}, ' ', 3)",
+        "time": f"{head}[strpos({head}, '[') + 1 : -3]",
+        "request": f"{quotes}[2]",
+        "status": f"split_part({middle}, ' ', 2)",
+        "bytes": f"split_part({middle}, ' ', 3)",
+        "referrer_space": "' '",
+        "referrer": f"{quotes}[4]",
+        "agent": f"{quotes}[6]",
+        "extra_space": "''",
+        "extra": "''",
+    }
+    assert list(fields) == _FIELDS
+    struct = ", ".join(f"'{name}': {value}" for name, value in fields.items())
+    names = ", ".join(f"'{name}'" for name in _FIELDS)
+    return f"CASE WHEN {plain} THEN {{{struct}}} ELSE regexp_extract({line}, '{_LINE}', [{names}]) END"
+
+
 _ESCAPE = re.compile(rb'\\(x[0-9A-Fa-f]{2}|[\\"bfnrtv])')
 _C_ESCAPES = {b"\\": b"\\", b'"': b'"', b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
 
@@ -179,7 +227,6 @@ class CombinedLog(LineFormat):
         # empty strings in every group, and the time group is never empty on a
         # match. The checks for rejection and ignored text read only its groups.
         # The Squid suffix pattern runs only on lines with text after the last field.
-        names = ", ".join(f"'{name}'" for name in _FIELDS)
         has_agent = "f.referrer_space <> ''"
         # The request target is split once, and its host and port read from the parts.
         target_host = url_column_sql("DstHostname", "u", url="r.target")
@@ -221,7 +268,10 @@ class CombinedLog(LineFormat):
                     SELECT *, string_split(request, ' ') AS words
                     FROM (
                         SELECT SourceLine, RawEvent, f, f.request AS request
-                        FROM (SELECT SourceLine, RawEvent, regexp_extract(RawEvent, '{_LINE}', [{names}]) AS f FROM lines)
+                        FROM (
+                            SELECT SourceLine, RawEvent, {_line_sql("RawEvent", "quotes")} AS f
+                            FROM (SELECT SourceLine, RawEvent, string_split(RawEvent, '"') AS quotes FROM lines)
+                        )
                     )
                 )
             )
