@@ -37,14 +37,9 @@ from proxyhunt.engines.duckdb import (
 )
 from proxyhunt.engines.spark import SparkEngine, start_spark_engine
 from proxyhunt.formats.base import LineFormat
+from proxyhunt.formats.dataset_paths import split_datasets
 from proxyhunt.formats.loader import PREFILTER_SAMPLE_LINES, TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
-from proxyhunt.formats.parquet import (
-    TimeRange,
-    attach_parquet_datasets,
-    load_parquet_dataset,
-    restrict_to_range,
-    split_datasets,
-)
+from proxyhunt.formats.parquet import TimeRange, attach_parquet_datasets, load_parquet_dataset, restrict_to_range
 from proxyhunt.memory_limit import check_memory_limit
 from proxyhunt.rules.loader import KIND_CORRELATION, KIND_FILTER, RuleProblem, RuleSet, load_rules
 from proxyhunt.rules.placeholders import PlaceholderLists, apply_lists, lists_in_force

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY
 from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import NULL_PARTITION, PARQUET_SUFFIX, PARTITION_COLUMN
 from proxyhunt.formats.sql import quote_identifier
@@ -43,8 +44,6 @@ from proxyhunt.schema import COLUMN_NAMES, create_table_sql
 
 log = logging.getLogger(__name__)
 
-# Per-input manifests live here, under the dataset; readers skip names that start with "_".
-MANIFEST_DIRECTORY = "_inputs"
 # The process takes about 300 MB besides DuckDB's memory for Python, pyarrow
 # and the reader's text batches (measured on 100 MB logs). So 512MB keeps a
 # run under 1 GiB of resident memory, and chunked writes need no more.

@@ -143,12 +143,6 @@ def _as_utc(moment: datetime) -> datetime:
     return moment
 
 
-def split_datasets(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Split command-line paths into Parquet datasets and everything else (log files, directories, patterns)."""
-    datasets = [path for path in paths if path != "-" and is_parquet_dataset(path)]
-    return datasets, [path for path in paths if path not in datasets]
-
-
 def restrict_to_range(connection: duckdb.DuckDBPyConnection, time_range: TimeRange) -> int:
     """Delete the events outside ``time_range`` from the WebSession table; return how many were deleted."""
     if not time_range.bounded:
