@@ -1081,6 +1081,22 @@ def test_dev_stdin_read_once(tmp_path):
     assert b"No findings in 5000 lines (4000 without the rules' literals left unparsed)" in result.stdout
 
 
+
+def test_closing_line_counts_rejected_lines(tmp_path):
+    # Rejected and blank lines are lines read too; the closing line once left them out of the count.
+    log = tmp_path / "access.log"
+    log.write_bytes(combined_text(10) + b"not a log line\n\n" + combined_text(2000, start=11))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "hunt", "--quiet", str(log), "--no-default-rules", "--rules", RCLONE_RULE],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert b"No findings in 2012 lines (1012 without the rules' literals left unparsed)" in result.stdout
+
 # Interrupts
 
 

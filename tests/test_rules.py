@@ -552,3 +552,33 @@ def test_rules_check_escapes_titles(tmp_path):
     assert "\x1b" not in result.stdout
     assert row.count("\t") == header.count("\t")
     assert "A\\x09B\\x1b]0;pwned\\x07\\x0aC" in row
+
+
+@pytest.mark.parametrize(
+    ("detection", "named"),
+    [
+        ("  sel:\n    c-useragent|contains: []\n  condition: sel", "sel: c-useragent|contains"),
+        ("  sel:\n    - cs-method: PUT\n      c-uri|endswith: []\n  condition: sel", "sel: c-uri|endswith"),
+        ("  keywords: []\n  condition: keywords", "keywords"),
+    ],
+)
+def test_empty_value_list_rejected(tmp_path, detection, named):
+    # pySigma reads an empty list as a null test, and a duplicate-id check once failed on it with an IndexError.
+    rule = tmp_path / "empty.yml"
+    rule.write_text(
+        f"title: Empty list\nid: 11111111-1111-4111-8111-111111111117\nlogsource:\n  category: proxy\ndetection:\n{detection}\n",
+        encoding="utf-8",
+    )
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "title: Good\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    c-useragent|startswith: 'rclone/v'\n"
+        "  condition: sel\n",
+        encoding="utf-8",
+    )
+
+    ruleset = load_rules([str(rule), str(good)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Good"]
+    assert len(ruleset.problems) == 1
+    assert named in ruleset.problems[0].message
+    assert "give at least one value" in ruleset.problems[0].message

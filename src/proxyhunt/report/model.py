@@ -140,8 +140,8 @@ class HuntReport:
         events = count_noun(self.events_parsed, "event")
         if not self.lines_prefiltered:
             return events
-        # Unparsed lines may hold events or malformed lines; either way no rule could match them.
-        lines = count_noun(self.events_parsed + self.lines_prefiltered, "line")
+        # Every line read counts: parsed, rejected, header or unparsed. A dataset's events count as its lines.
+        lines = count_noun(sum(max(report.lines_read, report.parsed) for report in self.result.files), "line")
         return f"{lines} ({self.lines_prefiltered} without the rules' literals left unparsed)"
 
     @property
