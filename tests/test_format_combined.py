@@ -385,3 +385,13 @@ def test_bracketed_ipv6_client_unwrapped(load_text) -> None:
     loaded = load_text(line)
 
     assert loaded.line(1)["SrcIpAddr"] == "2001:db8::2"
+
+
+def test_escaped_host_decoded_like_url(load_text) -> None:
+    # nginx may write any byte of the request line as \xHH; the host comes from the same text as the URL.
+    line = '10.0.0.9 - - [17/May/2015:10:05:03 +0000] "GET http://api-drive\\x2emypikpak\\x2ecom/drive HTTP/1.1" 200 5 "-" "-"\n'
+
+    loaded = load_text(line)
+
+    assert loaded.line(1)["Url"] == "http://api-drive.mypikpak.com/drive"
+    assert loaded.line(1)["DstHostname"] == "api-drive.mypikpak.com"

@@ -202,7 +202,10 @@ class CombinedLog(LineFormat):
     # The request line is split before its escapes are decoded; no escape
     # sequence contains a space, so the split is the same either way.
     escape_function = "ph_clf_unescape"
-    escaped_columns = ("SrcUsername", "HttpRequestMethod", "Url", "HttpVersion", "HttpReferrer", "HttpUserAgent")
+    # DstHostname comes from the request target, so it is decoded like Url: nginx may write \x2e for a dot.
+    escaped_columns = (
+        "SrcUsername", "HttpRequestMethod", "Url", "DstHostname", "HttpVersion", "HttpReferrer", "HttpUserAgent",
+    )
     # The URL parts and the host come from the request line or the vhost field, unchanged.
     prefilter_columns = frozenset(
         {
