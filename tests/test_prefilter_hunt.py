@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import logging
 from pathlib import Path
 
 import pytest
@@ -92,8 +93,8 @@ def test_prefilter_keeps_hidden_rclone(tmp_path, name, header, filler, hidden, e
     assert report.parsed + report.rejected + report.skipped + report.prefiltered == report.lines_read
 
 
-def test_prefilter_off_without_literals(tmp_path):
-    # A rule without a provable literal (a status code) turns the prefilter off.
+def test_prefilter_off_without_literals(tmp_path, caplog):
+    # A rule without a provable literal (a status code) turns the prefilter off, and -v says which rule.
     rule = tmp_path / "status.yml"
     rule.write_text(
         "title: Proxy authentication required\nlogsource:\n  category: proxy\n"
@@ -102,10 +103,12 @@ def test_prefilter_off_without_literals(tmp_path):
     )
     log = _write(tmp_path / "combined.log", "", COMBINED_FILLER, COMBINED_HIDDEN)
 
-    result = hunt([str(log)], rule_paths=[str(rule)])
+    with caplog.at_level(logging.INFO, logger="proxyhunt.hunt"):
+        result = hunt([str(log)], rule_paths=[str(rule)])
 
     assert result.files[0].prefiltered == 0
     assert result.files[0].parsed == FILLER_LINES + len(COMBINED_HIDDEN)
+    assert "every line is parsed: the rules 'Proxy authentication required' prove no literal" in caplog.text
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not checked out beside the repository")

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from proxyhunt.engines.correlation import CompiledCorrelation, compile_correlations
-from proxyhunt.engines.prefilter import Clauses, rule_set_clauses
+from proxyhunt.engines.prefilter import Clauses, rule_clauses, rule_set_clauses
 from proxyhunt.engines.duckdb import (
     FINDINGS_TABLE,
     RULE_TYPE_CORRELATION,
@@ -337,10 +337,18 @@ def _load_logs(
 
 def _prefilter_clauses(compiled: list[CompiledRule]) -> Callable[[frozenset[str]], list[Clauses] | None]:
     """Return the function that gives, for a format's prefilter columns, the literal sets each rule's events contain."""
-    rules = [rule.loaded.rule for rule in compiled if rule.runnable]
+    rules = [rule.loaded for rule in compiled if rule.runnable]
 
     def clauses(columns: frozenset[str]) -> list[Clauses] | None:
-        return rule_set_clauses(rules, columns)
+        found = rule_set_clauses([loaded.rule for loaded in rules], columns)
+        if found is None and rules:
+            unproven = [loaded.title for loaded in rules if rule_clauses(loaded.rule, columns) is None]
+            log.info(
+                "every line is parsed: the rules %s prove no literal that each line they match contains "
+                "(they test only numbers, regular expressions, CIDR ranges, nulls or negations on this format's fields)",
+                ", ".join(repr(title) for title in unproven),
+            )
+        return found
 
     return clauses
 
