@@ -582,3 +582,42 @@ def test_empty_value_list_rejected(tmp_path, detection, named):
     assert len(ruleset.problems) == 1
     assert named in ruleset.problems[0].message
     assert "give at least one value" in ruleset.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("1 of nothere* or sel", "'nothere*', which matches no search identifier (the rule has sel)"),
+        ("all of missing", "'missing', which matches no search identifier"),
+        ("sel and", "not valid Sigma condition syntax at character 8"),
+        ("sel or (sel", "not valid Sigma condition syntax"),
+    ],
+)
+def test_bad_condition_named_in_rule_terms(tmp_path, condition, expected):
+    rule = tmp_path / "condition.yml"
+    rule.write_text(
+        "title: Odd condition\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    c-useragent|contains: rclone\n"
+        f"  condition: {condition}\n",
+        encoding="utf-8",
+    )
+
+    ruleset = load_rules([str(rule)], include_bundled=False)
+
+    assert ruleset.rules == []
+    assert len(ruleset.problems) == 1
+    assert expected in ruleset.problems[0].message
+    assert "fix the" in ruleset.problems[0].message
+
+
+def test_quantified_patterns_that_match_load(tmp_path):
+    rule = tmp_path / "fine.yml"
+    rule.write_text(
+        "title: Fine\nlogsource:\n  category: proxy\ndetection:\n  selection_a:\n    c-useragent|contains: rclone\n"
+        "  selection_b:\n    cs-method: PUT\n  condition: 1 of selection_* and not 1 of them\n",
+        encoding="utf-8",
+    )
+
+    ruleset = load_rules([str(rule)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Fine"]
+    assert ruleset.problems == []

@@ -23,9 +23,9 @@ from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
-from sigma.modifiers import modifier_mapping
-from sigma.rule import SigmaDetection, SigmaLogSource, SigmaRule
+from sigma.rule import SigmaLogSource, SigmaRule
 
+from proxyhunt.rules.checks import detection_problem
 from proxyhunt.rules.lists import PlaceholderLists, load_default_lists
 from proxyhunt.rules.thresholds import ThresholdError, substitute_thresholds
 
@@ -422,9 +422,9 @@ def _load_file(
             reasons = "; ".join(str(error) for error in errors)
             ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {reasons}", title, kind, **identity))
             continue
-        empty = _empty_value_lists(item)
-        if empty:
-            ruleset.problems.append(RuleProblem(location, _empty_value_lists_message(empty), title, kind, **identity))
+        problem = detection_problem(item)
+        if problem:
+            ruleset.problems.append(RuleProblem(location, problem, title, kind, **identity))
             continue
         if isinstance(item, SigmaCorrelationRule):
             # A correlation has no log source: the rules it names decide whether it can run.
@@ -447,37 +447,6 @@ def _load_file(
         else:
             loaded.append(LoadedRule(item, location, bundled))
     return loaded
-
-
-# The name a rule writes for each pySigma modifier class, such as contains.
-_MODIFIER_NAMES = {modifier: name for name, modifier in modifier_mapping.items()}
-
-
-def _empty_value_lists(item: object) -> list[str]:
-    """Return ``search: field|modifiers`` for each detection item of a rule or filter that has an empty list of values."""
-    detections = getattr(getattr(item, "detection", None) or getattr(item, "filter", None), "detections", None) or {}
-    found: list[str] = []
-
-    def visit(name: str, detection: SigmaDetection) -> None:
-        for detection_item in detection.detection_items:
-            if isinstance(detection_item, SigmaDetection):
-                visit(name, detection_item)
-            elif not detection_item.original_value:
-                modifiers = "".join(f"|{_MODIFIER_NAMES.get(modifier, modifier.__name__)}" for modifier in detection_item.modifiers)
-                found.append(f"{name}: {detection_item.field or 'keywords'}{modifiers}")
-
-    for name, detection in detections.items():
-        visit(name, detection)
-    return found
-
-
-def _empty_value_lists_message(items: list[str]) -> str:
-    # pySigma reads an empty list as a test for a missing field, which a rule author rarely means.
-    field = items[0].split(": ", 1)[1].split("|", 1)[0]
-    return (
-        f"an empty list of values ({', '.join(items)}) has no meaning in Sigma; "
-        f"give at least one value, or write '{field}: null' to match a missing field"
-    )
 
 
 def _substitute_thresholds(
