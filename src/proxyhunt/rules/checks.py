@@ -1,7 +1,7 @@
 """Checks of a rule's detection that pySigma leaves out or reports in its own terms.
 
-Each check names the search, field or condition of the rule and says how to
-fix it, where pySigma would raise an IndexError for an empty list of values
+Each check names the search, field or condition of the rule and gives the fix,
+where pySigma would raise an IndexError for an empty list of values
 or a parser message for a condition.
 """
 
