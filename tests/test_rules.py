@@ -54,6 +54,12 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def _detection_rule(title: str, detection: str, rule_id: str | None = None) -> str:
+    """Return the YAML text of a proxy rule with the given detection block, indented by two spaces."""
+    id_line = f"id: {rule_id}\n" if rule_id else ""
+    return f"title: {title}\n{id_line}logsource:\n  category: proxy\ndetection:\n{detection}\n"
+
+
 def messages(problems) -> list[str]:
     return [str(problem) for problem in problems]
 
@@ -564,17 +570,8 @@ def test_rules_check_escapes_titles(tmp_path):
 )
 def test_empty_value_list_rejected(tmp_path, detection, named):
     # pySigma reads an empty list as a null test, and a duplicate-id check once failed on it with an IndexError.
-    rule = tmp_path / "empty.yml"
-    rule.write_text(
-        f"title: Empty list\nid: 11111111-1111-4111-8111-111111111117\nlogsource:\n  category: proxy\ndetection:\n{detection}\n",
-        encoding="utf-8",
-    )
-    good = tmp_path / "good.yml"
-    good.write_text(
-        "title: Good\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    c-useragent|startswith: 'rclone/v'\n"
-        "  condition: sel\n",
-        encoding="utf-8",
-    )
+    rule = write(tmp_path / "empty.yml", _detection_rule("Empty list", detection, "11111111-1111-4111-8111-111111111117"))
+    good = write(tmp_path / "good.yml", proxy_rule("Good"))
 
     ruleset = load_rules([str(rule), str(good)], include_bundled=False)
 
@@ -594,11 +591,9 @@ def test_empty_value_list_rejected(tmp_path, detection, named):
     ],
 )
 def test_bad_condition_named_in_rule_terms(tmp_path, condition, expected):
-    rule = tmp_path / "condition.yml"
-    rule.write_text(
-        "title: Odd condition\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    c-useragent|contains: rclone\n"
-        f"  condition: {condition}\n",
-        encoding="utf-8",
+    rule = write(
+        tmp_path / "condition.yml",
+        _detection_rule("Odd condition", f"  sel:\n    c-useragent|contains: rclone\n  condition: {condition}"),
     )
 
     ruleset = load_rules([str(rule)], include_bundled=False)
@@ -610,12 +605,11 @@ def test_bad_condition_named_in_rule_terms(tmp_path, condition, expected):
 
 
 def test_quantified_patterns_that_match_load(tmp_path):
-    rule = tmp_path / "fine.yml"
-    rule.write_text(
-        "title: Fine\nlogsource:\n  category: proxy\ndetection:\n  selection_a:\n    c-useragent|contains: rclone\n"
-        "  selection_b:\n    cs-method: PUT\n  condition: 1 of selection_* and not 1 of them\n",
-        encoding="utf-8",
+    detection = (
+        "  selection_a:\n    c-useragent|contains: rclone\n  selection_b:\n    cs-method: PUT\n"
+        "  condition: 1 of selection_* and not 1 of them"
     )
+    rule = write(tmp_path / "fine.yml", _detection_rule("Fine", detection))
 
     ruleset = load_rules([str(rule)], include_bundled=False)
 
