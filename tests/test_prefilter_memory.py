@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from proxyhunt.cli import cli
-from proxyhunt.hunt import hunt, open_database
-from proxyhunt.memory_limit import MemoryLimitError
+from proxyhunt.hunt import DEFAULT_MEMORY_LIMIT, MIN_MEMORY_LIMIT_BYTES, hunt, open_database
+from proxyhunt.memory_limit import MemoryLimitError, check_memory_limit
 
 LINE = '10.0.0.{n} - - [04/Dec/2026:10:00:00 +0000] "PUT http://s3.example.test/{n} HTTP/1.1" 200 10 "-" "{agent}"\n'
 
@@ -33,6 +33,18 @@ def test_open_database_spills_and_cleans_up():
 def test_open_database_rejects_bad_limit(size):
     with pytest.raises(MemoryLimitError, match="--memory-limit"):
         open_database(size)
+
+
+def test_default_limit_passes_the_check():
+    # open_database trusts the default without probing it, so the default must pass the probe.
+    limit = check_memory_limit(DEFAULT_MEMORY_LIMIT, MIN_MEMORY_LIMIT_BYTES, "is too small")
+
+    connection = open_database()
+    configured = connection.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    connection.close()
+
+    assert limit >= MIN_MEMORY_LIMIT_BYTES
+    assert configured.endswith("MiB")
 
 
 def test_cli_memory_limit_usage_error(tmp_path):

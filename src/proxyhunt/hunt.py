@@ -297,7 +297,9 @@ def open_database(memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyCo
     closes. A ``memory_limit`` that is not a size of at least 64MB raises
     MemoryLimitError.
     """
-    check_memory_limit(memory_limit, MIN_MEMORY_LIMIT_BYTES, "is too small for a hunt; give at least 64MB")
+    if memory_limit != DEFAULT_MEMORY_LIMIT:
+        # The probe opens a DuckDB database of its own, about 30 ms of every hunt, and the default is valid.
+        check_memory_limit(memory_limit, MIN_MEMORY_LIMIT_BYTES, "is too small for a hunt; give at least 64MB")
 
     connection = duckdb.connect()
     connection.execute("SET memory_limit = ?", [memory_limit])
