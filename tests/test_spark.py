@@ -217,6 +217,26 @@ def test_spark_bad_dataset_reported(spark, tmp_path: Path) -> None:
     assert result.findings == []
 
 
+def test_spark_dataset_beside_logs(spark, tmp_path: Path) -> None:
+    # Spark read the directory as one dataset and failed on the log in it; now the dataset is hunted
+    # and the log, which Spark cannot parse, gets an error of its own.
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    old = directory / "old.log"
+    old.write_text('10.0.0.5 - - [03/Nov/2026:02:50:44 +0100] "GET http://a.example/ HTTP/1.1" 200 1 "-" "rclone/v1"\n')
+    normalize([str(old)], str(directory / "lake"))
+    old.unlink()
+    (directory / "new.log").write_text(old.name + "\n")
+
+    result = hunt([str(directory)], engine="spark")
+
+    assert [(os.path.basename(report.path), report.error is None) for report in result.files] == [
+        ("lake", True),
+        ("new.log", False),
+    ]
+    assert [finding["SourceLine"] for finding in result.findings] == [1]
+
+
 def test_cli_spark_without_pyspark(tmp_path: Path) -> None:
     """With pyspark not importable, --engine spark prints how to install it, and no traceback."""
     script = (

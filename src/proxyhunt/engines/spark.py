@@ -37,6 +37,7 @@ from proxyhunt.engines.duckdb import (
     create_findings_table,
     rule_columns,
 )
+from proxyhunt.formats.dataset_paths import split_datasets
 from proxyhunt.formats.loader import TABLE, FileReport
 from proxyhunt.formats.parquet import PARTITION_COLUMN, TimeRange, is_parquet_dataset
 from proxyhunt.formats.sql import quote_identifier
@@ -153,7 +154,7 @@ class SparkEngine:
         rules run.
         """
         frames = []
-        for path in paths:
+        for path in _expanded(paths):
             dataset = self._read(path)
             self.datasets.append(dataset)
             if dataset.frame is not None:
@@ -432,6 +433,26 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     line = text.splitlines()[0] if text else type(error).__name__
     return line.removeprefix("An error occurred while calling ").strip()
+
+
+def _expanded(paths: list[str]) -> list[str]:
+    """Return the paths with each local directory of datasets and logs split into its datasets and its logs.
+
+    Spark reads a directory as one dataset and fails on the first file in it
+    that is not Parquet, so each log gets a report of its own instead.
+    """
+    expanded: list[str] = []
+    for path in paths:
+        if _is_remote(path) or not os.path.isdir(path) or _is_delta_directory(path):
+            expanded.append(path)
+            continue
+        datasets, logs = split_datasets([path])
+        expanded += datasets + logs
+    return expanded
+
+
+def _is_delta_directory(path: str) -> bool:
+    return os.path.isdir(os.path.join(path, "_delta_log"))
 
 
 def _is_remote(path: str) -> bool:
