@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import logging
+import gzip
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 
-from proxyhunt.formats.dataset_paths import split_datasets
+from proxyhunt.formats.dataset_paths import logs_held_by_datasets, split_datasets
 from proxyhunt.hunt import hunt
 from proxyhunt.normalize import normalize
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-RCLONE_RULE = str(Path(__file__).parents[1] / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml")
-
-
-def _events(result) -> list[tuple[str, int]]:
-    return sorted((os.path.basename(finding["SourceFile"]), finding["SourceLine"]) for finding in result.findings)
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+RCLONE_RULE = str(REPO / "src" / "proxyhunt" / "rules" / "bundled" / "proxy_ua_rclone.yml")
 
 
 def _logs_and_lake(tmp_path: Path) -> Path:
@@ -31,41 +30,126 @@ def _logs_and_lake(tmp_path: Path) -> Path:
     return directory
 
 
-def test_split_reads_logs_beside_dataset(tmp_path):
+def _hunt(*paths: Path):
+    return hunt([str(path) for path in paths], [RCLONE_RULE], include_bundled=False)
+
+
+def _finding_count(result) -> int:
+    return len(result.findings)
+
+
+def _expected(directory: Path) -> int:
+    """Return the findings of the two logs hunted directly, once each."""
+    return _finding_count(_hunt(SAMPLES / "squid-combined.log", SAMPLES / "zeek-http.log"))
+
+
+def test_split_and_overlap_of_logs_beside_dataset(tmp_path):
     directory = _logs_and_lake(tmp_path)
 
     datasets, others = split_datasets([str(directory)])
+    overlap = logs_held_by_datasets(others, datasets)
 
     assert datasets == [str(directory / "lake")]
+    assert others == [str(directory / "access.log"), str(directory / "http.log")]
     # The combined log is in the dataset unchanged, so it is read from there only.
-    assert others == [str(directory / "http.log")]
+    assert overlap.kept == [str(directory / "http.log")]
+    assert overlap.held == {str(directory / "access.log"): str(directory / "lake")}
 
 
 def test_hunt_counts_every_event_once(tmp_path):
     directory = _logs_and_lake(tmp_path)
 
-    mixed = hunt([str(directory)], [RCLONE_RULE], include_bundled=False)
-    direct = hunt([str(directory / "access.log"), str(directory / "http.log")], [RCLONE_RULE], include_bundled=False)
+    result = _hunt(directory)
 
-    assert len(direct.findings) >= 2
-    assert sorted(line for _, line in _events(mixed)) == sorted(line for _, line in _events(direct))
-    assert sum(report.parsed for report in mixed.files) == sum(report.parsed for report in direct.files)
+    assert _finding_count(result) == _expected(directory) > 2
+    assert [report.held_by for report in result.files if report.path.endswith("access.log")] == [str(directory / "lake")]
 
 
-def test_changed_log_is_hunted_again(tmp_path, caplog):
+def test_named_files_and_dataset_count_once(tmp_path):
+    # As the shell expands "hunt logs/*.log logs/lake": each path is its own argument.
+    directory = _logs_and_lake(tmp_path)
+
+    result = _hunt(directory / "access.log", directory / "http.log", directory / "lake")
+
+    assert _finding_count(result) == _expected(directory)
+
+
+def test_rotated_and_touched_logs_count_once(tmp_path):
+    directory = _logs_and_lake(tmp_path)
+    # logrotate renames a log and keeps its time; touch changes the time and keeps the content.
+    os.rename(directory / "access.log", directory / "access.log.1")
+    os.utime(directory / "access.log.1", (1_800_000_000, 1_800_000_000))
+
+    result = _hunt(directory)
+
+    assert _finding_count(result) == _expected(directory)
+
+
+def test_changed_log_is_hunted_with_warning(tmp_path):
     directory = _logs_and_lake(tmp_path)
     with (directory / "access.log").open("a", encoding="utf-8") as log_file:
         log_file.write(
             '10.9.9.9 - - [03/Nov/2026:23:00:00 +0000] "PUT http://s3.example.test/x HTTP/1.1" 200 5 "-" "rclone/v1.68.0"\n'
         )
 
-    with caplog.at_level(logging.WARNING):
-        datasets, others = split_datasets([str(directory)])
+    completed = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "hunt", str(directory), "--no-default-rules", "--rules", RCLONE_RULE, "-q"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+
+    # -q keeps warnings, and this one says that events may count twice.
+    assert "warning:" in completed.stderr + completed.stdout
+    assert "changed since it was normalized" in completed.stderr + completed.stdout
+    assert "access.log" in completed.stderr + completed.stdout
+
+
+def test_link_loops_and_linked_datasets_count_once(tmp_path):
+    directory = _logs_and_lake(tmp_path)
+    os.symlink(".", directory / "loop")
+    os.symlink("lake", directory / "lake-current")
+
+    datasets, others = split_datasets([str(directory)])
+    result = _hunt(directory)
 
     assert datasets == [str(directory / "lake")]
     assert others == [str(directory / "access.log"), str(directory / "http.log")]
-    assert "changed since it was normalized" in caplog.text
-    assert "access.log" in caplog.text
+    assert _finding_count(result) == _expected(directory)
+
+
+def test_underscore_log_beside_dataset_is_hunted(tmp_path):
+    directory = _logs_and_lake(tmp_path)
+    os.rename(directory / "http.log", directory / "_new.log")
+
+    datasets, others = split_datasets([str(directory)])
+
+    assert datasets == [str(directory / "lake")]
+    assert str(directory / "_new.log") in others
+
+
+def test_manifests_never_read_as_logs(tmp_path):
+    # A file that is not Parquet inside the dataset makes it mixed, yet its _inputs stay metadata.
+    directory = _logs_and_lake(tmp_path)
+    (directory / "lake" / "README.txt").write_text("made by proxyhunt normalize\n", encoding="utf-8")
+
+    _, others = split_datasets([str(directory)])
+
+    assert not any("_inputs" in path for path in others)
+
+
+def test_damaged_log_held_by_dataset_keeps_its_warning(tmp_path):
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    data = gzip.compress((SAMPLES / "squid-combined.log").read_bytes())
+    (directory / "access.log.gz").write_bytes(data[: len(data) - 40])
+    normalize([str(directory)], to=str(directory / "lake"))
+
+    result = _hunt(directory)
+
+    warnings = [warning for report in result.files for warning in report.warnings]
+    assert [report.held_by for report in result.files if report.path.endswith(".gz")] == [str(directory / "lake")]
+    assert any("whose normalize run reported" in warning for warning in warnings)
 
 
 def test_foreign_parquet_beside_log(tmp_path):
@@ -76,7 +160,7 @@ def test_foreign_parquet_beside_log(tmp_path):
     duckdb.sql(f"COPY (SELECT 1 AS other) TO '{directory / 'other.parquet'}' (FORMAT parquet)")
 
     datasets, others = split_datasets([str(directory)])
-    result = hunt([str(directory)], [RCLONE_RULE], include_bundled=False)
+    result = _hunt(directory)
 
     assert datasets == [str(directory / "other.parquet")]
     assert others == [str(directory / "http.log")]
@@ -88,5 +172,6 @@ def test_dataset_alone_stays_one_path(tmp_path):
     lake = tmp_path / "lake"
     normalize([str(SAMPLES / "squid-combined.log")], to=str(lake))
     (lake / ".notes.txt").write_text("hidden files are not data\n", encoding="utf-8")
+    (lake / "_SUCCESS").write_text("", encoding="utf-8")
 
     assert split_datasets([str(lake)]) == ([str(lake)], [])

@@ -37,7 +37,7 @@ from proxyhunt.engines.duckdb import (
 )
 from proxyhunt.engines.spark import SparkEngine, start_spark_engine
 from proxyhunt.formats.base import LineFormat
-from proxyhunt.formats.dataset_paths import split_datasets
+from proxyhunt.formats.dataset_paths import logs_held_by_datasets, split_datasets
 from proxyhunt.formats.loader import PREFILTER_SAMPLE_LINES, TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import TimeRange, attach_parquet_datasets, load_parquet_dataset, restrict_to_range
 from proxyhunt.memory_limit import check_memory_limit
@@ -319,21 +319,27 @@ def _load_logs(
 ) -> list[FileReport]:
     loader = Loader(connection, extra_formats, prefilter_clauses)
     datasets, paths = split_datasets(paths)
-    if datasets and not paths:
+    files, missing = expand_paths(paths) if paths else ([], [])
+    # A log that a hunted dataset holds unchanged is read from the dataset only.
+    overlap = logs_held_by_datasets(files, datasets)
+    if datasets and not overlap.kept and not missing:
         # Only datasets: the rules read the Parquet files in place, with their time range applied.
         loader.close()
-        return attach_parquet_datasets(connection, datasets, time_range)
-    reports = [load_parquet_dataset(connection, path, time_range) for path in datasets]
-    files, missing = expand_paths(paths) if paths else ([], [])
-    reports += missing
-    try:
-        for path in files:
-            reports.append(loader.load(path, format_name=format_name, progress=progress))
-    finally:
-        loader.close()
-    outside = restrict_to_range(connection, time_range)
-    if outside:
-        log.info("left out %d events outside %s", outside, time_range)
+        reports = attach_parquet_datasets(connection, datasets, time_range)
+    else:
+        reports = [load_parquet_dataset(connection, path, time_range) for path in datasets]
+        reports += missing
+        try:
+            for path in overlap.kept:
+                reports.append(loader.load(path, format_name=format_name, progress=progress))
+        finally:
+            loader.close()
+        outside = restrict_to_range(connection, time_range)
+        if outside:
+            log.info("left out %d events outside %s", outside, time_range)
+    reports += [FileReport(path, held_by=dataset) for path, dataset in overlap.held.items()]
+    for report in reports:
+        report.warnings += overlap.warnings.get(report.path, [])
     return reports
 
 
@@ -345,10 +351,13 @@ def _prefilter_clauses(compiled: list[CompiledRule]) -> Callable[[frozenset[str]
         found = rule_set_clauses([loaded.rule for loaded in rules], columns)
         if found is None and rules:
             unproven = [loaded.title for loaded in rules if rule_clauses(loaded.rule, columns) is None]
+            titles = ", ".join(repr(title) for title in unproven)
             log.info(
-                "every line is parsed: the rules %s prove no literal that each line they match contains "
-                "(they test only numbers, regular expressions, CIDR ranges, nulls or negations on this format's fields)",
-                ", ".join(repr(title) for title in unproven),
+                "every line is parsed, because no literal is known that each line matching %s contains. "
+                "Such a line can match through tests of fields that this format does not copy from its lines, "
+                "or through tests that give no literal: numbers, regular expressions, CIDR ranges, null, "
+                "negations, and strings without 3 ASCII characters in a row outside wildcards",
+                f"the rule {titles}" if len(unproven) == 1 else f"any of the rules {titles}",
             )
         return found
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY
+from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY, fingerprint
 from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import NULL_PARTITION, PARQUET_SUFFIX, PARTITION_COLUMN
 from proxyhunt.formats.sql import quote_identifier
@@ -390,6 +390,7 @@ def _write_manifest(target: Path, output: InputOutput, report: FileReport) -> No
         "resolved_path": os.path.realpath(output.source),
         "size": size,
         "modified": modified,
+        "fingerprint": fingerprint(output.source),
         "format": report.format,
         "lines_read": report.lines_read,
         "rows": output.rows,

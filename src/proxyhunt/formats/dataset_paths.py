@@ -1,20 +1,28 @@
-"""Tell the Parquet datasets among command-line paths from the logs, also inside a directory that has both.
+"""Tell the Parquet datasets among command-line paths from the logs, and keep a log out of a hunt of its own dataset.
 
 ``proxyhunt normalize --to`` may write a dataset into the directory of the
 logs it reads, and new logs keep arriving there. Such a directory is split:
-each directory below it that holds Parquet files and no other data is a
+each directory below it with Parquet files and no other data is a
 dataset, a Parquet file beside logs is a dataset of its own, and the logs are
-hunted as logs. A log that a dataset found there already contains, unchanged
-since it was normalized (its ``_inputs`` manifest records the path, size and
-modification time), is read from the dataset only, so its events are not
-counted twice.
+hunted as logs.
+
+Each dataset that normalize wrote records its inputs in ``_inputs``: path,
+size, modification time and a fingerprint of the content. A log that one of
+the hunted datasets records unchanged (the same size, and the same
+modification time or fingerprint, under any name, so a rotated or moved log
+still counts) is read from the dataset only, so its events do not count
+twice. A log that changed since is hunted, with a warning that the dataset's
+older copy of it is hunted too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +32,30 @@ log = logging.getLogger(__name__)
 
 # The directory of a dataset that normalize writes one manifest per input into; readers skip names that start with "_".
 MANIFEST_DIRECTORY = "_inputs"
+# Files that Spark, Hive and Databricks write beside the Parquet files of a dataset; they are not data.
+_METADATA_FILES = frozenset({"_SUCCESS", "_metadata", "_common_metadata"})
+_METADATA_PREFIXES = ("_committed_", "_started_")
+# Bytes read from each end of a file for its fingerprint.
+FINGERPRINT_BYTES = 1024 * 1024
+
+
+def fingerprint(path: str) -> str | None:
+    """Return a SHA-256 over a file's size and its first and last FINGERPRINT_BYTES, or None when it cannot be read.
+
+    It tells apart a log whose modification time changed but whose content
+    did not (``touch``, a copy) and one that grew, at the cost of two reads.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            digest = hashlib.sha256(str(size).encode("ascii"))
+            digest.update(handle.read(FINGERPRINT_BYTES))
+            if size > FINGERPRINT_BYTES:
+                handle.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+                digest.update(handle.read(FINGERPRINT_BYTES))
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def split_datasets(paths: list[str]) -> tuple[list[str], list[str]]:
@@ -38,21 +70,127 @@ def split_datasets(paths: list[str]) -> tuple[list[str], list[str]]:
         else:
             found, logs = _split_directory(path)
             datasets += found
-            others += _not_normalized(logs, found)
-    return datasets, others
+            others += logs
+    return _unique(datasets), others
 
 
-def _visible(name: str) -> bool:
-    """True for a name that dataset readers take as data: not hidden, and not a ``_`` entry such as ``_inputs``."""
-    return not name.startswith((".", "_"))
+@dataclass
+class DatasetOverlap:
+    """The logs of a hunt that its datasets already contain, and the warnings about the others.
+
+    ``held`` maps each log left out to the dataset that contains it, and
+    ``warnings`` maps a path to what the hunt must say about it.
+    """
+
+    kept: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+
+def logs_held_by_datasets(files: list[str], datasets: list[str]) -> DatasetOverlap:
+    """Leave out the log files that one of ``datasets`` records unchanged, and warn about those it records changed."""
+    overlap = DatasetOverlap()
+    entries = [(dataset, entry) for dataset in datasets for entry in _manifest_entries(dataset)]
+    if not entries:
+        overlap.kept = list(files)
+        return overlap
+
+    for path in files:
+        if path == "-":
+            overlap.kept.append(path)
+            continue
+        held_by = _holding_dataset(path, entries)
+        if held_by is None:
+            overlap.kept.append(path)
+            continue
+
+        dataset, entry, unchanged = held_by
+        if unchanged:
+            overlap.held[path] = dataset
+            if entry.get("error"):
+                overlap.warnings.setdefault(path, []).append(
+                    f"read from the dataset {dataset}, whose normalize run reported: {entry['error']}"
+                )
+            continue
+        overlap.kept.append(path)
+        overlap.warnings.setdefault(path, []).append(
+            f"changed since it was normalized into {dataset}, so the dataset's older copy of its events is hunted "
+            "too and may count twice; run proxyhunt normalize on it again to replace that copy"
+        )
+    return overlap
+
+
+def _holding_dataset(path: str, entries: list[tuple[str, dict]]) -> tuple[str, dict, bool] | None:
+    """Return the dataset whose manifest records this file, its entry, and whether the file is unchanged since."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    modified = datetime.fromtimestamp(status.st_mtime, timezone.utc).isoformat()
+    real_path = os.path.realpath(path)
+    content: str | None = None
+
+    changed_match = None
+    for dataset, entry in entries:
+        same_size = entry.get("size") == status.st_size and status.st_size > 0
+        if same_size and entry.get("modified") == modified:
+            return dataset, entry, True
+        if same_size and entry.get("fingerprint"):
+            content = content or fingerprint(path)
+            if content == entry["fingerprint"]:
+                return dataset, entry, True
+        if entry.get("resolved_path") == real_path and changed_match is None:
+            changed_match = (dataset, entry, False)
+    return changed_match
+
+
+def _manifest_entries(dataset: str) -> Iterator[dict]:
+    """Yield the readable manifests of a dataset directory; a single Parquet file has none."""
+    if not os.path.isdir(dataset):
+        return
+    for manifest in sorted(Path(dataset).glob(f"{MANIFEST_DIRECTORY}/*.json")):
+        try:
+            entry = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            log.debug("%s: manifest not read (%s)", manifest, error)
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("resolved_path"), str):
+            yield entry
+
+
+def _is_metadata(name: str, is_directory: bool) -> bool:
+    """True for an entry that dataset readers skip: hidden, a ``_`` directory such as ``_inputs``, or a marker file."""
+    if name.startswith("."):
+        return True
+    if is_directory:
+        return name.startswith("_")
+    return name in _METADATA_FILES or name.startswith(_METADATA_PREFIXES)
+
+
+def _walk(directory: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Walk like os.walk with symbolic links followed, but enter each real directory once, so a link loop ends."""
+    visited: set[tuple[int, int]] = set()
+    for root, subdirectories, files in os.walk(directory, followlinks=True):
+        try:
+            info = os.stat(root)
+        except OSError:
+            subdirectories[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in visited:
+            subdirectories[:] = []
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        subdirectories.sort()
+        yield root, subdirectories, sorted(files)
 
 
 def _has_other_data(directory: str) -> bool:
-    """True when a visible file below ``directory`` is not a Parquet file."""
-    for _, subdirectories, files in os.walk(directory, followlinks=True):
-        subdirectories[:] = [name for name in subdirectories if _visible(name)]
-        if any(_visible(name) and not name.lower().endswith(PARQUET_SUFFIX) for name in files):
-            return True
+    """True when a file below ``directory`` that dataset readers would read is not a Parquet file."""
+    for root, subdirectories, files in _walk(directory):
+        subdirectories[:] = [name for name in subdirectories if not _is_metadata(name, is_directory=True)]
+        for name in files:
+            if not _is_metadata(name, is_directory=False) and not name.lower().endswith(PARQUET_SUFFIX):
+                return True
     return False
 
 
@@ -60,67 +198,33 @@ def _split_directory(directory: str) -> tuple[list[str], list[str]]:
     """Return the datasets and the log files below a directory that has both, in the order a walk finds them."""
     datasets: list[str] = []
     logs: list[str] = []
-    for root, subdirectories, files in os.walk(directory, followlinks=True):
-        for name in sorted(files):
+    for root, subdirectories, files in _walk(directory):
+        for name in files:
             path = os.path.join(root, name)
-            if name.startswith(".") or not os.path.isfile(path):
+            if _is_metadata(name, is_directory=False) or not os.path.isfile(path):
                 continue
             (datasets if name.lower().endswith(PARQUET_SUFFIX) else logs).append(path)
 
         kept = []
-        for name in sorted(subdirectories):
+        for name in subdirectories:
             path = os.path.join(root, name)
-            if name.startswith("."):
+            if _is_metadata(name, is_directory=True):
                 continue
             if is_parquet_dataset(path) and not _has_other_data(path):
                 datasets.append(path)
             else:
                 kept.append(name)
         subdirectories[:] = kept
-    return datasets, logs
+    return _unique(datasets), _unique(logs)
 
 
-def _not_normalized(logs: list[str], datasets: list[str]) -> list[str]:
-    """Return the logs that none of ``datasets`` contains as they are now, and log why the others are left out."""
-    recorded = {}
-    for dataset in datasets:
-        for manifest in sorted(Path(dataset).glob(f"{MANIFEST_DIRECTORY}/*.json")):
-            entry = _read_manifest(manifest)
-            if entry is not None:
-                recorded[entry["resolved_path"]] = (dataset, entry)
-
-    kept = []
-    for path in logs:
-        dataset, entry = recorded.get(os.path.realpath(path), (None, None))
-        if entry is None:
-            kept.append(path)
-        elif _unchanged(path, entry):
-            log.info("%s: read from the dataset %s, which contains it as normalized at %s", path, dataset, entry.get("normalized_at"))
-        else:
-            log.warning(
-                "%s: changed since it was normalized into %s, so both are hunted and its older events may count twice; "
-                "run proxyhunt normalize on it again to replace them",
-                path,
-                dataset,
-            )
-            kept.append(path)
-    return kept
-
-
-def _read_manifest(path: Path) -> dict | None:
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        log.debug("%s: manifest not read (%s)", path, error)
-        return None
-    return entry if isinstance(entry, dict) and isinstance(entry.get("resolved_path"), str) else None
-
-
-def _unchanged(path: str, entry: dict) -> bool:
-    """True when the file at ``path`` has the size and modification time that a manifest recorded."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return False
-    modified = datetime.fromtimestamp(status.st_mtime, timezone.utc).isoformat()
-    return entry.get("size") == status.st_size and entry.get("modified") == modified
+def _unique(paths: list[str]) -> list[str]:
+    """Return ``paths`` without those that name a file or directory named before, such as through a link."""
+    seen: set[str] = set()
+    unique = []
+    for path in paths:
+        real_path = os.path.realpath(path)
+        if real_path not in seen:
+            seen.add(real_path)
+            unique.append(path)
+    return unique

@@ -91,6 +91,10 @@ class FileReport:
     suspect_lines: tuple[int, int] | None = None
     # The kind of proxyhunt report the file is, such as "HTML report", when the hunt skipped it as one.
     own_report: str | None = None
+    # The dataset that holds this log unchanged, when the hunt read its events from there instead.
+    held_by: str | None = None
+    # What the hunt must say about the file besides its counts, one warning each.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

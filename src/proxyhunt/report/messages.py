@@ -33,6 +33,16 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
                     "write reports outside the hunted directory, or pass --format to read it as a log",
                 )
             )
+        if report.held_by:
+            messages.append(
+                ReportMessage(
+                    "note",
+                    f"{report.path}: read from the dataset {report.held_by}, which holds it unchanged since it was "
+                    "normalized, so its events count once",
+                )
+            )
+        for warning in report.warnings:
+            messages.append(ReportMessage("warning", f"{report.path}: {warning}"))
         if report.rejected:
             hint = "" if rejects_written else "; write them with --rejects FILE"
             messages.append(ReportMessage("warning", f"{report.path}: {count_noun(report.rejected, 'line')} rejected{hint}"))

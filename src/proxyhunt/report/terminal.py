@@ -409,7 +409,7 @@ def render_inputs(console: Console, result: HuntResult | HuntReport) -> None:
         table.add_column("First event (UTC)\nLast event (UTC)", no_wrap=True, min_width=19)
 
     for file_report in report.result.files:
-        name = file_report.format or ("-" if file_report.error else "empty")
+        name = file_report.format or ("-" if file_report.error or file_report.held_by or file_report.own_report else "empty")
         if file_report.compression:
             name = f"{name} ({file_report.compression})"
         time_range = ""
