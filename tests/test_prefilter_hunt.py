@@ -108,7 +108,34 @@ def test_prefilter_off_without_literals(tmp_path, caplog):
 
     assert result.files[0].prefiltered == 0
     assert result.files[0].parsed == FILLER_LINES + len(COMBINED_HIDDEN)
-    assert "every line is parsed: the rules 'Proxy authentication required' prove no literal" in caplog.text
+    assert (
+        "every line is parsed, because no literal is known that each line matching "
+        "the rule 'Proxy authentication required' contains"
+    ) in caplog.text
+
+
+def test_prefilter_off_for_field_not_in_lines(tmp_path, caplog):
+    # A combined log has no cookie field, so a string test on cs-cookie proves no literal either.
+    cookie = tmp_path / "cookie.yml"
+    cookie.write_text(
+        "title: Session cookie\nlogsource:\n  category: proxy\n"
+        "detection:\n  selection:\n    cs-cookie|contains: session\n  condition: selection\n",
+        encoding="utf-8",
+    )
+    status = tmp_path / "status.yml"
+    status.write_text(
+        "title: Proxy authentication required\nlogsource:\n  category: proxy\n"
+        "detection:\n  selection:\n    sc-status: 407\n  condition: selection\n",
+        encoding="utf-8",
+    )
+    log = _write(tmp_path / "combined.log", "", COMBINED_FILLER, COMBINED_HIDDEN)
+
+    with caplog.at_level(logging.INFO, logger="proxyhunt.hunt"):
+        result = hunt([str(log)], rule_paths=[str(cookie), str(status)], include_bundled=False, format_name="combined")
+
+    assert result.files[0].prefiltered == 0
+    assert "each line matching any of the rules 'Session cookie', 'Proxy authentication required' contains" in caplog.text
+    assert "tests of fields that this format does not copy from its lines" in caplog.text
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not checked out beside the repository")

@@ -615,3 +615,225 @@ def test_quantified_patterns_that_match_load(tmp_path):
 
     assert [loaded.title for loaded in ruleset.rules] == ["Fine"]
     assert ruleset.problems == []
+
+
+# Conditions that pySigma reports in its own terms, or crashes on
+
+
+NON_STRING_CONDITIONS = ["5", "[sel, 5]", "{a: b}", "null"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "found"),
+    list(zip(NON_STRING_CONDITIONS, ["5 (a number)", "5 (a number)", '{"a": "b"} (a mapping)', "null"])),
+)
+def test_non_string_condition_not_runnable(tmp_path, condition, found):
+    rule = write(
+        tmp_path / "odd.yml",
+        _detection_rule("Odd condition", f"  sel:\n    c-useragent|contains: rclone\n  condition: {condition}"),
+    )
+    good = write(tmp_path / "good.yml", proxy_rule("Good"))
+
+    ruleset = load_rules([str(rule), str(good)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Good"]
+    assert len(ruleset.problems) == 1
+    assert ruleset.problems[0].title == "Odd condition"
+    assert "the condition must be a string or a list of strings" in ruleset.problems[0].message
+    assert ruleset.problems[0].message.endswith(f"found {found}")
+
+
+def _non_string_condition_rules(directory: Path) -> Path:
+    """Write a good rule and one rule for each condition that is not a string into ``directory``."""
+    for number, condition in enumerate(NON_STRING_CONDITIONS):
+        write(
+            directory / f"odd{number}.yml",
+            _detection_rule(f"Odd {number}", f"  sel:\n    c-useragent|contains: rclone\n  condition: {condition}"),
+        )
+    write(directory / "good.yml", proxy_rule("Good"))
+    return directory
+
+
+def test_non_string_condition_hunt_finds_with_others(tmp_path):
+    rules = _non_string_condition_rules(tmp_path / "rules")
+    log = write(
+        tmp_path / "access.log",
+        '10.0.0.1 - - [04/Dec/2026:10:00:01 +0000] "PUT http://s3.example.test/a HTTP/1.1" 200 10 "-" "rclone/v1.66.0"\n',
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-m", "proxyhunt", "hunt", str(log), "--rules", str(rules), "--no-default-rules", "--no-color"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert "failed unexpectedly" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "1 finding" in result.stdout
+    for number in range(len(NON_STRING_CONDITIONS)):
+        assert f"(Odd {number}): the condition must be a string or a list of strings" in result.stderr
+
+
+def test_non_string_condition_rules_check(tmp_path):
+    rules = _non_string_condition_rules(tmp_path / "rules")
+
+    result = run_rules_check(str(rules), "--no-default-rules")
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = {line.split("\t")[3]: line.split("\t") for line in result.stdout.splitlines()[1:]}
+    assert rows["Good"][0] == "ready"
+    for number in range(len(NON_STRING_CONDITIONS)):
+        assert rows[f"Odd {number}"][0] == "not runnable"
+        assert rows[f"Odd {number}"][5].startswith("the condition must be a string or a list of strings")
+
+
+@pytest.mark.parametrize(
+    ("condition", "position"),
+    [
+        ("sel AND NOT sel", "at character 5 ('AND NOT sel')"),
+        ("sel )", "at character 5 (')')"),
+        ("sel sel", "at character 5 ('sel')"),
+        ("sel-1 and sel_2.x", "at character 16 ('.x')"),
+        ("1 of", "at character 3 ('of')"),
+        ("sel and", "at character 8 (the end of the condition)"),
+        ("sel or sel AND sel and sel", "at character 12 ('AND sel and sel')"),
+        ("sel or sel AND sel and sel and sel or sel", "at character 12 ('AND sel and sel and…')"),
+    ],
+)
+def test_condition_syntax_error_shows_position(tmp_path, condition, position):
+    detection = f"  sel:\n    c-useragent|contains: rclone\n  sel-1:\n    cs-method: PUT\n  condition: {condition}"
+    rule = write(tmp_path / "syntax.yml", _detection_rule("Bad syntax", detection))
+
+    [problem] = load_rules([str(rule)], include_bundled=False).problems
+
+    assert f"the condition '{condition}' is not valid Sigma condition syntax {position}" in problem.message
+    assert "expected" not in problem.message
+    assert "write 'and', 'or' and 'not' in lowercase" in problem.message
+    assert "'1 of', 'any of' or 'all of' followed by a search identifier, a pattern with '*', or 'them'" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (
+            "sel or other",
+            "the condition 'sel or other' names 'other', which is not a search of the rule (the rule has sel, sel_2)",
+        ),
+        ("sel and not (sel_2 or missing)", "names 'missing', which is not a search of the rule"),
+        ("1 of sel* and them", "names 'them', which is not a search of the rule"),
+        ("sel and AND", "names 'AND', which is not a search of the rule; Sigma operators are lowercase, so write 'and'"),
+    ],
+)
+def test_unknown_search_identifier_named(tmp_path, condition, expected):
+    detection = f"  sel:\n    c-useragent|contains: rclone\n  sel_2:\n    cs-method: PUT\n  condition: {condition}"
+    rule = write(tmp_path / "unknown.yml", _detection_rule("Unknown search", detection))
+    good = write(tmp_path / "good.yml", proxy_rule("Good"))
+
+    ruleset = load_rules([str(rule), str(good)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Good"]
+    [problem] = ruleset.problems
+    assert expected in problem.message
+    assert "not defined in detections" not in problem.message
+
+
+def test_empty_condition_named(tmp_path):
+    rule = write(tmp_path / "empty.yml", _detection_rule("Empty condition", "  sel:\n    cs-method: PUT\n  condition: ''"))
+
+    [problem] = load_rules([str(rule)], include_bundled=False).problems
+
+    assert problem.message == "the condition is empty; write one, such as 'selection and not filter'"
+
+
+def test_pattern_that_selects_only_underscore_searches(tmp_path):
+    # pySigma 1.5.1 leaves '_' search identifiers out of 'them' and of patterns that do not start with '_'.
+    detection = "  _sel:\n    c-useragent|contains: rclone\n  condition: 1 of them"
+    rule = write(tmp_path / "hidden.yml", _detection_rule("Hidden searches", detection))
+
+    [problem] = load_rules([str(rule)], include_bundled=False).problems
+
+    assert "names 'them', which selects no search" in problem.message
+    assert "search identifiers that start with '_'" in problem.message
+
+
+def _filter_document(condition: str) -> str:
+    return (
+        "title: Backup Host\nlogsource:\n    category: proxy\n"
+        "filter:\n    rules:\n        - 5c03648b-e081-41a5-b9fb-7d854a915094\n"
+        f"    sel:\n        cs-host: backup.example.com\n    condition: {condition}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (
+            "1 of nothere*",
+            "the condition '1 of nothere*' names 'nothere*', which matches no search identifier (the filter has sel)",
+        ),
+        ("not (sel or other)", "names 'other', which is not a search of the filter (the filter has sel)"),
+        ("sel AND sel", "not valid Sigma condition syntax at character 5 ('AND sel')"),
+    ],
+)
+def test_filter_condition_checked(tmp_path, condition, expected):
+    path = write(
+        tmp_path / "filter.yml",
+        proxy_rule("Rclone", rule_id="5c03648b-e081-41a5-b9fb-7d854a915094") + "---\n" + _filter_document(condition),
+    )
+
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    assert [loaded.title for loaded in ruleset.rules] == ["Rclone"]
+    assert ruleset.filters == []
+    [problem] = ruleset.problems
+    assert problem.title == "Backup Host"
+    assert problem.kind == "filter"
+    assert expected in problem.message
+
+
+def test_filter_empty_value_list_checked(tmp_path):
+    path = write(
+        tmp_path / "filter.yml",
+        proxy_rule("Rclone", rule_id="5c03648b-e081-41a5-b9fb-7d854a915094")
+        + "---\n"
+        + _filter_document("sel").replace("cs-host: backup.example.com", "cs-host|endswith: []"),
+    )
+
+    ruleset = load_rules([str(path)], include_bundled=False)
+
+    assert ruleset.filters == []
+    [problem] = ruleset.problems
+    assert "(sel: cs-host|endswith)" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("detection", "named"),
+    [
+        ("  sel: []\n  condition: sel", "search 'sel' is an empty list"),
+        ("  sel:\n    - rclone\n    - []\n  condition: sel", "search 'sel' contains an empty list"),
+    ],
+)
+def test_empty_search_list_named(tmp_path, detection, named):
+    rule = write(tmp_path / "empty.yml", _detection_rule("Empty search", detection))
+
+    [problem] = load_rules([str(rule)], include_bundled=False).problems
+
+    assert problem.message.startswith(named)
+    assert "give at least one value (a keyword), or a map of fields and values" in problem.message
+    assert "keywords" not in problem.message.replace("(a keyword)", "")
+    assert "null" not in problem.message
+
+
+def test_empty_value_list_read_as_missing_field(tmp_path):
+    rule = write(
+        tmp_path / "empty.yml", _detection_rule("Empty values", "  sel:\n    c-useragent|contains: []\n  condition: sel")
+    )
+
+    [problem] = load_rules([str(rule)], include_bundled=False).problems
+
+    assert "would be read by pySigma as a test for a missing field, which a rule rarely means" in problem.message
+    assert "has no meaning" not in problem.message
+    assert problem.message.endswith("or write 'c-useragent: null' to match a missing field")
