@@ -45,7 +45,7 @@ FREE_MISSES = 64
 # A regular expression search holds the GIL for as long as it runs, and the
 # reader's worker thread needs the GIL between its NumPy steps on the next
 # block. So a block is searched in windows of this many bytes: one search of
-# a whole 32 MiB block, at about 3 GB/s, kept the worker waiting for about 10 ms.
+# a whole block of 32 MiB, at about 3 GB/s, kept the worker waiting for about 10 ms.
 SEARCH_WINDOW = 1 << 20
 
 # The non-ASCII characters whose lowercase form under DuckDB's ``lower()``, which
