@@ -90,16 +90,16 @@ class DatasetOverlap:
 def logs_held_by_datasets(files: list[str], datasets: list[str]) -> DatasetOverlap:
     """Leave out the log files that one of ``datasets`` records unchanged, and warn about those it records changed."""
     overlap = DatasetOverlap()
-    entries = [(dataset, entry) for dataset in datasets for entry in _manifest_entries(dataset)]
-    if not entries:
+    records = _Records()
+    for dataset in datasets:
+        for entry in _manifest_entries(dataset):
+            records.add(dataset, entry)
+    if not records.by_size:
         overlap.kept = list(files)
         return overlap
 
     for path in files:
-        if path == "-":
-            overlap.kept.append(path)
-            continue
-        held_by = _holding_dataset(path, entries)
+        held_by = None if path == "-" else records.holding(path)
         if held_by is None:
             overlap.kept.append(path)
             continue
@@ -120,28 +120,41 @@ def logs_held_by_datasets(files: list[str], datasets: list[str]) -> DatasetOverl
     return overlap
 
 
-def _holding_dataset(path: str, entries: list[tuple[str, dict]]) -> tuple[str, dict, bool] | None:
-    """Return the dataset whose manifest records this file, its entry, and whether the file is unchanged since."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    modified = datetime.fromtimestamp(status.st_mtime, timezone.utc).isoformat()
-    real_path = os.path.realpath(path)
-    content: str | None = None
+@dataclass
+class _Records:
+    """The manifest entries of the hunted datasets, looked up by file size and by resolved path.
 
-    changed_match = None
-    for dataset, entry in entries:
-        same_size = entry.get("size") == status.st_size and status.st_size > 0
-        if same_size and entry.get("modified") == modified:
-            return dataset, entry, True
-        if same_size and entry.get("fingerprint"):
-            content = content or fingerprint(path)
-            if content == entry["fingerprint"]:
+    A hunt may name thousands of logs beside datasets of thousands of inputs,
+    so each log is compared only with the entries of its size and path.
+    """
+
+    by_size: dict[int, list[tuple[str, dict]]] = field(default_factory=dict)
+    by_path: dict[str, tuple[str, dict]] = field(default_factory=dict)
+
+    def add(self, dataset: str, entry: dict) -> None:
+        if isinstance(entry.get("size"), int) and entry["size"] > 0:
+            self.by_size.setdefault(entry["size"], []).append((dataset, entry))
+        self.by_path.setdefault(entry["resolved_path"], (dataset, entry))
+
+    def holding(self, path: str) -> tuple[str, dict, bool] | None:
+        """Return the dataset whose manifest records this file, its entry, and whether the file is unchanged since."""
+        try:
+            status = os.stat(path)
+        except OSError:
+            return None
+        modified = datetime.fromtimestamp(status.st_mtime, timezone.utc).isoformat()
+        same_size = self.by_size.get(status.st_size, [])
+
+        for dataset, entry in same_size:
+            if entry.get("modified") == modified:
                 return dataset, entry, True
-        if entry.get("resolved_path") == real_path and changed_match is None:
-            changed_match = (dataset, entry, False)
-    return changed_match
+        content = fingerprint(path) if any(entry.get("fingerprint") for _, entry in same_size) else None
+        for dataset, entry in same_size:
+            if content is not None and entry.get("fingerprint") == content:
+                return dataset, entry, True
+
+        recorded = self.by_path.get(os.path.realpath(path))
+        return None if recorded is None else (*recorded, False)
 
 
 def _manifest_entries(dataset: str) -> Iterator[dict]:
