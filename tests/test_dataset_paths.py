@@ -85,12 +85,10 @@ def test_rotated_and_touched_logs_count_once(tmp_path):
     assert _finding_count(result) == _expected(directory)
 
 
-def test_changed_log_is_hunted_with_warning(tmp_path):
+def test_changed_log_warning_shown_with_quiet(tmp_path):
     directory = _logs_and_lake(tmp_path)
-    with (directory / "access.log").open("a", encoding="utf-8") as log_file:
-        log_file.write(
-            '10.9.9.9 - - [03/Nov/2026:23:00:00 +0000] "PUT http://s3.example.test/x HTTP/1.1" 200 5 "-" "rclone/v1.68.0"\n'
-        )
+    text = (directory / "access.log").read_text(encoding="utf-8")
+    (directory / "access.log").write_text(text.replace("10.", "11.", 1), encoding="utf-8")
 
     completed = subprocess.run(
         [sys.executable, "-m", "proxyhunt", "hunt", str(directory), "--no-default-rules", "--rules", RCLONE_RULE, "-q"],
@@ -175,3 +173,31 @@ def test_dataset_alone_stays_one_path(tmp_path):
     (lake / "_SUCCESS").write_text("", encoding="utf-8")
 
     assert split_datasets([str(lake)]) == ([str(lake)], [])
+
+
+def test_grown_log_hunted_in_full_once(tmp_path):
+    # A live log that grew since normalize: its new lines are found, and its old ones count once.
+    directory = _logs_and_lake(tmp_path)
+    added = '10.9.9.9 - - [03/Nov/2026:23:00:00 +0000] "PUT http://s3.example.test/x HTTP/1.1" 200 5 "-" "rclone/v1.68.0"\n'
+    with (directory / "access.log").open("a", encoding="utf-8") as log_file:
+        log_file.write(added)
+
+    result = _hunt(directory)
+    reports = {os.path.basename(report.path): report for report in result.files}
+
+    assert _finding_count(result) == _expected(directory) + 1
+    assert reports["access.log"].grown_from == str(directory / "lake")
+    assert reports["access.log"].warnings == []
+
+
+def test_rewritten_log_warns_of_double_count(tmp_path):
+    # A log rewritten in place, not only grown, cannot be told apart from the dataset's copy, so both are hunted.
+    directory = _logs_and_lake(tmp_path)
+    text = (directory / "access.log").read_text(encoding="utf-8")
+    (directory / "access.log").write_text(text.replace("10.", "11.", 1) + "\n", encoding="utf-8")
+
+    result = _hunt(directory)
+    reports = {os.path.basename(report.path): report for report in result.files}
+
+    assert reports["access.log"].grown_from is None
+    assert any("may count twice" in warning for warning in reports["access.log"].warnings)

@@ -327,7 +327,8 @@ def _load_logs(
         loader.close()
         reports = attach_parquet_datasets(connection, datasets, time_range)
     else:
-        reports = [load_parquet_dataset(connection, path, time_range) for path in datasets]
+        excluded = frozenset(overlap.excluded)
+        reports = [load_parquet_dataset(connection, path, time_range, excluded) for path in datasets]
         reports += missing
         try:
             for path in overlap.kept:
@@ -340,6 +341,7 @@ def _load_logs(
     reports += [FileReport(path, held_by=dataset) for path, dataset in overlap.held.items()]
     for report in reports:
         report.warnings += overlap.warnings.get(report.path, [])
+        report.grown_from = overlap.grown.get(report.path)
     return reports
 
 

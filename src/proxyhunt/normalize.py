@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY, fingerprint
+from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY, end_hashes, fingerprint
 from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import NULL_PARTITION, PARQUET_SUFFIX, PARTITION_COLUMN
 from proxyhunt.formats.sql import quote_identifier
@@ -149,6 +149,7 @@ def normalize(
         try:
             for path in files:
                 writer = _ChunkWriter(connection, target, path)
+                writer.record_source()
                 try:
                     report = loader.load(path, format_name=format_name, progress=writer.progress_callback(progress))
                     # An input read without error replaces its earlier rows, also when it now has none,
@@ -258,6 +259,7 @@ class _ChunkWriter:
         self.target = target
         self.path = path
         self.identity = input_identity(path)
+        self.source_status: os.stat_result | None = None
         self.staging = Path(tempfile.mkdtemp(prefix=f".staging-{self.identity}-", dir=target))
         self.chunks = 0
         self.flush_bytes = memory_limit_bytes(connection) // FLUSH_MEMORY_SHARE
@@ -324,6 +326,13 @@ class _ChunkWriter:
         if last is not None and (self.last_seen is None or last > self.last_seen):
             self.last_seen = last
 
+    def record_source(self) -> None:
+        """Note the input's size and time before it is read, which its manifest records."""
+        try:
+            self.source_status = os.stat(self.path)
+        except OSError:
+            self.source_status = None
+
     def commit(self, report: FileReport) -> InputOutput:
         """Replace the input's files from earlier runs with the staged chunks, and describe all of them in ``report``."""
         report.columns = [column for column, count in zip(COLUMN_NAMES, self.column_counts) if count]
@@ -332,7 +341,7 @@ class _ChunkWriter:
         written = _move_into_place(self.staging, self.target)
 
         output = InputOutput(self.path, self.identity, report.parsed, tuple(written), replaced)
-        _write_manifest(self.target, output, report)
+        _write_manifest(self.target, output, report, self.source_status)
         log.info(
             "%s: wrote %d events to %d files in %s, replacing %d earlier files",
             self.path, report.parsed, len(written), self.target, replaced,
@@ -377,13 +386,19 @@ def _move_into_place(staging: Path, target: Path) -> list[str]:
     return written
 
 
-def _write_manifest(target: Path, output: InputOutput, report: FileReport) -> None:
-    """Record which input an identity stands for, so that a reader of the dataset can trace its files."""
-    try:
-        status = os.stat(output.source)
+def _write_manifest(target: Path, output: InputOutput, report: FileReport, status: os.stat_result | None) -> None:
+    """Record which input an identity stands for, so that a reader of the dataset can trace its files.
+
+    ``status`` is the input's, taken before it was read. A log that grew while
+    it was read then counts as grown since, and a hunt reads it in full
+    rather than take the dataset's copy for all of it.
+    """
+    if status is not None:
         size, modified = status.st_size, datetime.fromtimestamp(status.st_mtime, timezone.utc).isoformat()
-    except OSError:
+    else:
         size, modified = None, None
+    # The ends of the file as it was before it was read, so that a hunt can tell a log that only grew since.
+    ends = end_hashes(output.source, size) if size is not None else None
     manifest = {
         "identity": output.identity,
         "source": output.source,
@@ -391,6 +406,8 @@ def _write_manifest(target: Path, output: InputOutput, report: FileReport) -> No
         "size": size,
         "modified": modified,
         "fingerprint": fingerprint(output.source),
+        "head_sha256": ends[0] if ends else None,
+        "tail_sha256": ends[1] if ends else None,
         "format": report.format,
         "lines_read": report.lines_read,
         "rows": output.rows,

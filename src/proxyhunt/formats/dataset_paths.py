@@ -11,8 +11,10 @@ size, modification time and a fingerprint of the content. A log that one of
 the hunted datasets records unchanged (the same size, and the same
 modification time or fingerprint, under any name, so a rotated or moved log
 still counts) is read from the dataset only, so its events do not count
-twice. A log that changed since is hunted, with a warning that the dataset's
-older copy of it is hunted too.
+twice. A log that only grew since is hunted in full as a log, and the
+dataset's files of its older copy are left out. A log that changed
+otherwise is hunted, with a warning that the dataset's older copy of it is
+hunted too.
 """
 
 from __future__ import annotations
@@ -58,6 +60,24 @@ def fingerprint(path: str) -> str | None:
     return digest.hexdigest()
 
 
+def end_hashes(path: str, size: int | None = None) -> tuple[str, str] | None:
+    """Return SHA-256 hashes of the first and of the last FINGERPRINT_BYTES of a file's first ``size`` bytes.
+
+    A log that only grew since it was normalized still starts and, at its
+    old size, ends with the bytes these hashes recorded. None when the file
+    cannot be read.
+    """
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size if size is None else size
+            head = hashlib.sha256(handle.read(min(size, FINGERPRINT_BYTES))).hexdigest()
+            handle.seek(max(0, size - FINGERPRINT_BYTES))
+            tail = hashlib.sha256(handle.read(min(size, FINGERPRINT_BYTES))).hexdigest()
+    except OSError:
+        return None
+    return head, tail
+
+
 def split_datasets(paths: list[str]) -> tuple[list[str], list[str]]:
     """Split command-line paths into Parquet datasets and everything else (log files, directories, patterns)."""
     datasets: list[str] = []
@@ -79,12 +99,17 @@ class DatasetOverlap:
     """The logs of a hunt that its datasets already contain, and the warnings about the others.
 
     ``held`` maps each log left out to the dataset that contains it, and
-    ``warnings`` maps a path to what the hunt must say about it.
+    ``warnings`` maps a path to what the hunt must say about it. A log that
+    only grew is hunted in full instead, and its dataset files are excluded.
     """
 
     kept: list[str] = field(default_factory=list)
     held: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    # Logs that only grew since a dataset took them in, each with that dataset; they are hunted as logs.
+    grown: dict[str, str] = field(default_factory=dict)
+    # Resolved paths of the dataset files that hold the older copies of the grown logs, left out of the hunt.
+    excluded: set[str] = field(default_factory=set)
 
 
 def logs_held_by_datasets(files: list[str], datasets: list[str]) -> DatasetOverlap:
@@ -113,11 +138,28 @@ def logs_held_by_datasets(files: list[str], datasets: list[str]) -> DatasetOverl
                 )
             continue
         overlap.kept.append(path)
+        if _only_grew(path, entry):
+            overlap.grown[path] = dataset
+            overlap.excluded |= {os.path.realpath(os.path.join(dataset, file)) for file in entry.get("files", [])}
+            continue
         overlap.warnings.setdefault(path, []).append(
             f"changed since it was normalized into {dataset}, so the dataset's older copy of its events is hunted "
             "too and may count twice; run proxyhunt normalize on it again to replace that copy"
         )
     return overlap
+
+
+def _only_grew(path: str, entry: dict) -> bool:
+    """True when the file is longer than the manifest records and still has the recorded bytes at both old ends."""
+    head, tail, size = entry.get("head_sha256"), entry.get("tail_sha256"), entry.get("size")
+    if not (head and tail and isinstance(size, int) and isinstance(entry.get("files"), list)):
+        return False
+    try:
+        if os.stat(path).st_size <= size:
+            return False
+    except OSError:
+        return False
+    return end_hashes(path, size) == (head, tail)
 
 
 @dataclass

@@ -93,6 +93,8 @@ class FileReport:
     own_report: str | None = None
     # The dataset that holds this log unchanged, when the hunt read its events from there instead.
     held_by: str | None = None
+    # The dataset that holds an older, shorter copy of this log, which the hunt left out.
+    grown_from: str | None = None
     # What the hunt must say about the file besides its counts, one warning each.
     warnings: list[str] = field(default_factory=list)
 

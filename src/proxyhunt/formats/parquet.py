@@ -206,7 +206,9 @@ def _in_null_partition(file: str) -> bool:
     return f"{PARTITION_COLUMN}={NULL_PARTITION}" in Path(file).parts
 
 
-def load_parquet_dataset(connection: duckdb.DuckDBPyConnection, path: str, time_range: TimeRange) -> FileReport:
+def load_parquet_dataset(
+    connection: duckdb.DuckDBPyConnection, path: str, time_range: TimeRange, excluded: frozenset[str] = frozenset()
+) -> FileReport:
     """Insert the events of a Parquet dataset that fall in ``time_range`` into the WebSession table.
 
     Columns are matched by name and cast to the WebSession types, and a
@@ -215,7 +217,7 @@ def load_parquet_dataset(connection: duckdb.DuckDBPyConnection, path: str, time_
     ``parsed`` count is the number of events inserted. A dataset that cannot
     be read is reported in ``error``, never raised.
     """
-    report, select = dataset_select(connection, path, time_range)
+    report, select = dataset_select(connection, path, time_range, excluded)
     if select is not None:
         try:
             connection.execute(f"INSERT INTO {TABLE} BY NAME {select}")
@@ -224,7 +226,9 @@ def load_parquet_dataset(connection: duckdb.DuckDBPyConnection, path: str, time_
     return report
 
 
-def attach_parquet_datasets(connection: duckdb.DuckDBPyConnection, paths: list[str], time_range: TimeRange) -> list[FileReport]:
+def attach_parquet_datasets(
+    connection: duckdb.DuckDBPyConnection, paths: list[str], time_range: TimeRange, excluded: frozenset[str] = frozenset()
+) -> list[FileReport]:
     """Make the WebSession table a view over Parquet datasets, so that rules read the files in place.
 
     Copying a dataset into an in-memory table costs memory in proportion to
@@ -236,7 +240,7 @@ def attach_parquet_datasets(connection: duckdb.DuckDBPyConnection, paths: list[s
     reports = []
     selects = []
     for path in paths:
-        report, select = dataset_select(connection, path, time_range)
+        report, select = dataset_select(connection, path, time_range, excluded)
         reports.append(report)
         if select is not None:
             selects.append(select)
@@ -247,16 +251,20 @@ def attach_parquet_datasets(connection: duckdb.DuckDBPyConnection, paths: list[s
 
 
 def dataset_select(
-    connection: duckdb.DuckDBPyConnection, path: str, time_range: TimeRange
+    connection: duckdb.DuckDBPyConnection, path: str, time_range: TimeRange, excluded: frozenset[str] = frozenset()
 ) -> tuple[FileReport, str | None]:
     """Return the report of a Parquet dataset and the SELECT of its WebSession rows in ``time_range``.
 
-    The SELECT names its files as literals, so that it can define a view.
+    Files whose resolved paths are in ``excluded`` are left out, such as the
+    older copy of a log that the hunt reads in full as a log. The SELECT
+    names its files as literals, so that it can define a view.
     It is None when the dataset cannot be read, and the report's ``error``
     gives the reason.
     """
     report = FileReport(path, format=DATASET_FORMAT, format_title=DATASET_TITLE, confidence=1.0)
     files, pruned = dataset_files(path, time_range)
+    if excluded:
+        files = [file for file in files if os.path.realpath(file) not in excluded]
     if pruned:
         log.info("%s: skipped %d Parquet files in partitions outside %s", path, pruned, time_range)
     if not files:

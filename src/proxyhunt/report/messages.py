@@ -41,6 +41,14 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
                     "normalized, so its events count once",
                 )
             )
+        if report.grown_from:
+            messages.append(
+                ReportMessage(
+                    "note",
+                    f"{report.path}: grew since it was normalized into {report.grown_from}, so it is hunted in full "
+                    "as a log and the dataset's older copy of it is left out",
+                )
+            )
         for warning in report.warnings:
             messages.append(ReportMessage("warning", f"{report.path}: {warning}"))
         if report.rejected:
