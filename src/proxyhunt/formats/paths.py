@@ -62,17 +62,20 @@ def find_files(paths: Iterable[str]) -> tuple[list[str], list[Problem]]:
         if not found and len(problems) == problem_count:
             problems.append(Problem(argument, "the directory contains no files"))
         candidates.extend(found)
-    return _unique_files(candidates), problems
+    return unique_paths(candidates), problems
 
 
 def _files_under(directory: str, problems: list[Problem]) -> list[str]:
     """Return the visible regular files below a directory, in sorted order."""
-    found = [path for _, files in _walk(directory, problems) for path in files]
+    found = [path for _, _, files in walk(directory, problems) for path in files]
     return sorted(found)
 
 
-def _walk(root: str, problems: list[Problem]) -> Iterator[tuple[str, list[str]]]:
-    """Yield each visible directory below ``root``, ``root`` first, with the regular files in it.
+def walk(root: str, problems: list[Problem]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Yield each visible directory below ``root``, ``root`` first, with its subdirectories and regular files.
+
+    As with os.walk, the caller may remove subdirectories from the list to
+    leave them out of the rest of the walk.
 
     Symbolic links to directories are followed, but each directory is entered
     once, identified by device and inode. ``root`` may be "" for the current
@@ -120,7 +123,7 @@ def _walk(root: str, problems: list[Problem]) -> Iterator[tuple[str, list[str]]]
                 files.append(path)
             else:
                 log.debug("%s: not a regular file, left out", path)
-        yield directory, files
+        yield directory, subdirectories, files
         stack.extend(reversed(subdirectories))
 
 
@@ -159,7 +162,7 @@ def _glob(pattern: str, problems: list[Problem]) -> list[str]:
         matches: list[str] = []
         for base in paths:
             if component == "**":
-                matches.extend(directory for directory, _ in _walk(base, problems))
+                matches.extend(directory for directory, _, _ in walk(base, problems))
             elif _GLOB_CHARACTERS.search(component):
                 matches.extend(_match_names(base, component, need_directory, problems))
             elif _path_exists(os.path.join(base, component), need_directory, problems):
@@ -199,8 +202,8 @@ def _path_exists(path: str, need_directory: bool, problems: list[Problem]) -> bo
     return stat.S_ISDIR(mode) or not need_directory
 
 
-def _unique_files(paths: list[str]) -> list[str]:
-    """Return ``paths`` without later names of a file already listed, judged by device and inode."""
+def unique_paths(paths: list[str]) -> list[str]:
+    """Return ``paths`` without later names of a file or directory already listed, judged by device and inode."""
     seen: set[object] = set()
     unique = []
     for path in paths:
