@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY, end_hashes, fingerprint
+from proxyhunt.formats.dataset_paths import MANIFEST_DIRECTORY, end_hashes
 from proxyhunt.formats.loader import TABLE, FileReport, Loader, ProgressCallback, custom_formats, expand_paths
 from proxyhunt.formats.parquet import NULL_PARTITION, PARQUET_SUFFIX, PARTITION_COLUMN
 from proxyhunt.formats.sql import quote_identifier
@@ -149,7 +149,6 @@ def normalize(
         try:
             for path in files:
                 writer = _ChunkWriter(connection, target, path)
-                writer.record_source()
                 try:
                     report = loader.load(path, format_name=format_name, progress=writer.progress_callback(progress))
                     # An input read without error replaces its earlier rows, also when it now has none,
@@ -259,7 +258,8 @@ class _ChunkWriter:
         self.target = target
         self.path = path
         self.identity = input_identity(path)
-        self.source_status: os.stat_result | None = None
+        # The input's size and time before it is read, which its manifest records.
+        self.source_status = _status(path)
         self.staging = Path(tempfile.mkdtemp(prefix=f".staging-{self.identity}-", dir=target))
         self.chunks = 0
         self.flush_bytes = memory_limit_bytes(connection) // FLUSH_MEMORY_SHARE
@@ -326,13 +326,6 @@ class _ChunkWriter:
         if last is not None and (self.last_seen is None or last > self.last_seen):
             self.last_seen = last
 
-    def record_source(self) -> None:
-        """Note the input's size and time before it is read, which its manifest records."""
-        try:
-            self.source_status = os.stat(self.path)
-        except OSError:
-            self.source_status = None
-
     def commit(self, report: FileReport) -> InputOutput:
         """Replace the input's files from earlier runs with the staged chunks, and describe all of them in ``report``."""
         report.columns = [column for column, count in zip(COLUMN_NAMES, self.column_counts) if count]
@@ -386,6 +379,13 @@ def _move_into_place(staging: Path, target: Path) -> list[str]:
     return written
 
 
+def _status(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
 def _write_manifest(target: Path, output: InputOutput, report: FileReport, status: os.stat_result | None) -> None:
     """Record which input an identity stands for, so that a reader of the dataset can trace its files.
 
@@ -405,7 +405,6 @@ def _write_manifest(target: Path, output: InputOutput, report: FileReport, statu
         "resolved_path": os.path.realpath(output.source),
         "size": size,
         "modified": modified,
-        "fingerprint": fingerprint(output.source),
         "head_sha256": ends[0] if ends else None,
         "tail_sha256": ends[1] if ends else None,
         "format": report.format,

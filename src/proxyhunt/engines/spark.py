@@ -331,7 +331,7 @@ class SparkEngine:
     def _is_delta_table(self, path: str) -> bool:
         """True when ``path`` holds a ``_delta_log`` directory, looked up through Hadoop for a remote URI."""
         if not _is_remote(path):
-            return os.path.isdir(os.path.join(path, "_delta_log"))
+            return _is_delta_directory(path)
         try:
             jvm = self.session._jvm
             log_path = jvm.org.apache.hadoop.fs.Path(path.rstrip("/") + "/_delta_log")
@@ -452,6 +452,7 @@ def _expanded(paths: list[str]) -> list[str]:
 
 
 def _is_delta_directory(path: str) -> bool:
+    """True when a local directory has a ``_delta_log`` directory, as a Delta table does."""
     return os.path.isdir(os.path.join(path, "_delta_log"))
 
 

@@ -7,11 +7,11 @@ dataset, a Parquet file beside logs is a dataset of its own, and the logs are
 hunted as logs.
 
 Each dataset that normalize wrote records its inputs in ``_inputs``: path,
-size, modification time and a fingerprint of the content. A log that one of
-the hunted datasets records unchanged (the same size, and the same
-modification time or fingerprint, under any name, so a rotated or moved log
-still counts) is read from the dataset only, so its events do not count
-twice. A log that only grew since is hunted in full as a log, and the
+size, modification time and hashes of the first and last MiB. A log that
+one of the hunted datasets records unchanged is read from the dataset only,
+so its events do not count twice. Unchanged means the same size and the same
+modification time or end hashes, under any name, so a rotated, moved or
+touched log still counts. A log that only grew since is hunted in full as a log, and the
 dataset's files of its older copy are left out. A log that changed
 otherwise is hunted, with a warning that the dataset's older copy of it is
 hunted too.
@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from proxyhunt.formats.parquet import PARQUET_SUFFIX, is_parquet_dataset
+from proxyhunt.formats.paths import Problem, unique_paths, walk
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +38,12 @@ MANIFEST_DIRECTORY = "_inputs"
 # Files that Spark, Hive and Databricks write beside the Parquet files of a dataset; they are not data.
 _METADATA_FILES = frozenset({"_SUCCESS", "_metadata", "_common_metadata"})
 _METADATA_PREFIXES = ("_committed_", "_started_")
-# Bytes read from each end of a file for its fingerprint.
-FINGERPRINT_BYTES = 1024 * 1024
-
-
-def fingerprint(path: str) -> str | None:
-    """Return a SHA-256 over a file's size and its first and last FINGERPRINT_BYTES, or None when it cannot be read.
-
-    It tells apart a log whose modification time changed but whose content
-    did not (``touch``, a copy) and one that grew, at the cost of two reads.
-    """
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            digest = hashlib.sha256(str(size).encode("ascii"))
-            digest.update(handle.read(FINGERPRINT_BYTES))
-            if size > FINGERPRINT_BYTES:
-                handle.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
-                digest.update(handle.read(FINGERPRINT_BYTES))
-    except OSError:
-        return None
-    return digest.hexdigest()
+# Bytes hashed at each end of a file, to tell an unchanged or only grown log from one rewritten.
+END_BYTES = 1024 * 1024
 
 
 def end_hashes(path: str, size: int | None = None) -> tuple[str, str] | None:
-    """Return SHA-256 hashes of the first and of the last FINGERPRINT_BYTES of a file's first ``size`` bytes.
+    """Return SHA-256 hashes of the first and of the last END_BYTES of a file's first ``size`` bytes.
 
     A log that only grew since it was normalized still starts and, at its
     old size, ends with the bytes these hashes recorded. None when the file
@@ -70,9 +52,9 @@ def end_hashes(path: str, size: int | None = None) -> tuple[str, str] | None:
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size if size is None else size
-            head = hashlib.sha256(handle.read(min(size, FINGERPRINT_BYTES))).hexdigest()
-            handle.seek(max(0, size - FINGERPRINT_BYTES))
-            tail = hashlib.sha256(handle.read(min(size, FINGERPRINT_BYTES))).hexdigest()
+            head = hashlib.sha256(handle.read(min(size, END_BYTES))).hexdigest()
+            handle.seek(max(0, size - END_BYTES))
+            tail = hashlib.sha256(handle.read(min(size, END_BYTES))).hexdigest()
     except OSError:
         return None
     return head, tail
@@ -91,7 +73,7 @@ def split_datasets(paths: list[str]) -> tuple[list[str], list[str]]:
             found, logs = _split_directory(path)
             datasets += found
             others += logs
-    return _unique(datasets), others
+    return unique_paths(datasets), others
 
 
 @dataclass
@@ -190,9 +172,10 @@ class _Records:
         for dataset, entry in same_size:
             if entry.get("modified") == modified:
                 return dataset, entry, True
-        content = fingerprint(path) if any(entry.get("fingerprint") for _, entry in same_size) else None
+        # A log whose time changed, as by touch or a copy, is unchanged when both of its ends are.
+        ends = end_hashes(path) if same_size else None
         for dataset, entry in same_size:
-            if content is not None and entry.get("fingerprint") == content:
+            if ends is not None and (entry.get("head_sha256"), entry.get("tail_sha256")) == ends:
                 return dataset, entry, True
 
         recorded = self.by_path.get(os.path.realpath(path))
@@ -222,28 +205,12 @@ def _is_metadata(name: str, is_directory: bool) -> bool:
     return name in _METADATA_FILES or name.startswith(_METADATA_PREFIXES)
 
 
-def _walk(directory: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    """Walk like os.walk with symbolic links followed, but enter each real directory once, so a link loop ends."""
-    visited: set[tuple[int, int]] = set()
-    for root, subdirectories, files in os.walk(directory, followlinks=True):
-        try:
-            info = os.stat(root)
-        except OSError:
-            subdirectories[:] = []
-            continue
-        if (info.st_dev, info.st_ino) in visited:
-            subdirectories[:] = []
-            continue
-        visited.add((info.st_dev, info.st_ino))
-        subdirectories.sort()
-        yield root, subdirectories, sorted(files)
-
-
 def _has_other_data(directory: str) -> bool:
     """True when a file below ``directory`` that dataset readers would read is not a Parquet file."""
-    for root, subdirectories, files in _walk(directory):
-        subdirectories[:] = [name for name in subdirectories if not _is_metadata(name, is_directory=True)]
-        for name in files:
+    for _, subdirectories, files in _walk(directory):
+        subdirectories[:] = [path for path in subdirectories if not _is_metadata(os.path.basename(path), is_directory=True)]
+        for path in files:
+            name = os.path.basename(path)
             if not _is_metadata(name, is_directory=False) and not name.lower().endswith(PARQUET_SUFFIX):
                 return True
     return False
@@ -253,33 +220,27 @@ def _split_directory(directory: str) -> tuple[list[str], list[str]]:
     """Return the datasets and the log files below a directory that has both, in the order a walk finds them."""
     datasets: list[str] = []
     logs: list[str] = []
-    for root, subdirectories, files in _walk(directory):
-        for name in files:
-            path = os.path.join(root, name)
-            if _is_metadata(name, is_directory=False) or not os.path.isfile(path):
-                continue
-            (datasets if name.lower().endswith(PARQUET_SUFFIX) else logs).append(path)
+    for _, subdirectories, files in _walk(directory):
+        for path in files:
+            name = os.path.basename(path)
+            if not _is_metadata(name, is_directory=False):
+                (datasets if name.lower().endswith(PARQUET_SUFFIX) else logs).append(path)
 
-        kept = []
-        for name in subdirectories:
-            path = os.path.join(root, name)
-            if _is_metadata(name, is_directory=True):
+        entered = []
+        for path in subdirectories:
+            if _is_metadata(os.path.basename(path), is_directory=True):
                 continue
             if is_parquet_dataset(path) and not _has_other_data(path):
                 datasets.append(path)
             else:
-                kept.append(name)
-        subdirectories[:] = kept
-    return _unique(datasets), _unique(logs)
+                entered.append(path)
+        subdirectories[:] = entered
+    return unique_paths(datasets), unique_paths(logs)
 
 
-def _unique(paths: list[str]) -> list[str]:
-    """Return ``paths`` without those that name a file or directory named before, such as through a link."""
-    seen: set[str] = set()
-    unique = []
-    for path in paths:
-        real_path = os.path.realpath(path)
-        if real_path not in seen:
-            seen.add(real_path)
-            unique.append(path)
-    return unique
+def _walk(directory: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """Walk the visible directories below ``directory`` once each, as the log finder does, logging what it cannot read."""
+    problems: list[Problem] = []
+    yield from walk(directory, problems)
+    for problem in problems:
+        log.debug("%s: %s", problem.path, problem.message)
