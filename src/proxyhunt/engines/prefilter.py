@@ -44,6 +44,7 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaString
 
 from proxyhunt.backends.pipeline import column_for_rule_field
+from proxyhunt.formats.prefilter import without_longer
 from proxyhunt.schema import KEYWORD_COLUMN
 
 # Shorter literals would keep too many lines to be worth a separate scan.
@@ -74,7 +75,7 @@ def rule_literals(rule: SigmaRule, columns: frozenset[str]) -> Literals | None:
         if required is None:
             return None
         literals |= required
-    return _without_redundant(literals) or None
+    return without_longer(literals) or None
 
 
 def rule_clauses(rule: SigmaRule, columns: frozenset[str]) -> Clauses | None:
@@ -92,7 +93,7 @@ def rule_clauses(rule: SigmaRule, columns: frozenset[str]) -> Clauses | None:
     if not clauses:
         return None
     # Sorting is stable, so among equally selective sets the first operand's comes first, as in rule_literals.
-    distinct = dict.fromkeys(_without_redundant(set(clause)) for clause in clauses)
+    distinct = dict.fromkeys(without_longer(set(clause)) for clause in clauses)
     return tuple(sorted(distinct, key=_expected_share))
 
 
@@ -115,14 +116,7 @@ def rule_set_literals(rules: Iterable[SigmaRule], columns: frozenset[str]) -> Li
         if required is None:
             return None
         literals |= required
-    return _without_redundant(literals) or None
-
-
-def _without_redundant(literals: set[str]) -> Literals:
-    """Drop each literal that contains another one, since a line with it also contains the shorter one."""
-    return frozenset(
-        literal for literal in literals if not any(other != literal and other in literal for other in literals)
-    )
+    return without_longer(literals) or None
 
 
 def _clauses(node, rule: SigmaRule, columns: frozenset[str]) -> list[Literals] | None:

@@ -266,9 +266,7 @@ class LinePrefilter:
         """
         rules = [[frozenset(literal.lower() for literal in clause) for clause in clauses] for clauses in rules]
         escapes = list(escapes)
-        searched = {literal for clauses in rules for literal in clauses[0]}
-        # Each literal that contains another is left out, because a line with it also contains the shorter one.
-        searched = {literal for literal in searched if not any(other != literal and other in literal for other in searched)}
+        searched = without_longer({literal for clauses in rules for literal in clauses[0]})
         prefilter = cls.build(searched, escapes, header_prefixes, keep_through_line)
         # A rule with one set needs no second look: the search already found a literal of it.
         if all(len(clauses) == 1 for clauses in rules):
@@ -276,11 +274,10 @@ class LinePrefilter:
 
         required = tuple(tuple(RequiredSet.build(clause, escapes) for clause in clauses) for clauses in rules)
         # A line found by a pattern that starts with a literal's byte can meet only the rules whose first
-        # set holds that literal or one that contains it. Escape and folding patterns may find any rule's.
-        lowered = sorted(searched)
-        hidden = [pattern for pattern in (escape.pattern(lowered, escapes, folded=True) for escape in escapes) if pattern]
-        hidden += _folding_patterns(lowered, escapes, folded=True)
-        any_rule = {_first_token(pattern.pattern)[-1:] for pattern in hidden}
+        # set has that literal or one that contains it. Escape and folding patterns may find any rule's,
+        # and each starts with an escape prefix or with the first UTF-8 byte of a folding character.
+        any_rule = {_fold(escape.prefix.lower())[:1] for escape in escapes}
+        any_rule |= {_fold(character.encode("utf-8")[:1]) for character in FOLDED_INTO_ASCII}
         rules_by_byte: dict[bytes, set[int]] = {}
         for number, clauses in enumerate(rules):
             for literal in clauses[0]:
@@ -398,6 +395,12 @@ class LinePrefilter:
             return self.any_pattern.search(line) is not None
         candidates = range(len(self.required)) if rules is None else rules
         return any(all(required.found_in(line) for required in self.required[rule]) for rule in candidates)
+
+
+def without_longer(literals: Iterable[str]) -> frozenset[str]:
+    """Return the literals that contain no other one of them, since a line with a longer one also has the shorter."""
+    literals = set(literals)
+    return frozenset(literal for literal in literals if not any(other != literal and other in literal for other in literals))
 
 
 @dataclass(frozen=True)
