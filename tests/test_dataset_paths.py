@@ -34,13 +34,9 @@ def _hunt(*paths: Path):
     return hunt([str(path) for path in paths], [RCLONE_RULE], include_bundled=False)
 
 
-def _finding_count(result) -> int:
-    return len(result.findings)
-
-
-def _expected(directory: Path) -> int:
-    """Return the findings of the two logs hunted directly, once each."""
-    return _finding_count(_hunt(SAMPLES / "squid-combined.log", SAMPLES / "zeek-http.log"))
+def _expected() -> int:
+    """Return the number of findings of the two sample logs hunted directly, once each."""
+    return len(_hunt(SAMPLES / "squid-combined.log", SAMPLES / "zeek-http.log").findings)
 
 
 def test_split_and_overlap_of_logs_beside_dataset(tmp_path):
@@ -52,8 +48,8 @@ def test_split_and_overlap_of_logs_beside_dataset(tmp_path):
     assert datasets == [str(directory / "lake")]
     assert others == [str(directory / "access.log"), str(directory / "http.log")]
     # The combined log is in the dataset unchanged, so it is read from there only.
-    assert overlap.kept == [str(directory / "http.log")]
-    assert overlap.held == {str(directory / "access.log"): str(directory / "lake")}
+    assert overlap.read_as_logs == [str(directory / "http.log")]
+    assert overlap.read_from_datasets == {str(directory / "access.log"): str(directory / "lake")}
 
 
 def test_hunt_counts_every_event_once(tmp_path):
@@ -61,7 +57,7 @@ def test_hunt_counts_every_event_once(tmp_path):
 
     result = _hunt(directory)
 
-    assert _finding_count(result) == _expected(directory) > 2
+    assert len(result.findings) == _expected() > 2
     assert [report.held_by for report in result.files if report.path.endswith("access.log")] == [str(directory / "lake")]
 
 
@@ -71,7 +67,7 @@ def test_named_files_and_dataset_count_once(tmp_path):
 
     result = _hunt(directory / "access.log", directory / "http.log", directory / "lake")
 
-    assert _finding_count(result) == _expected(directory)
+    assert len(result.findings) == _expected()
 
 
 def test_rotated_and_touched_logs_count_once(tmp_path):
@@ -82,7 +78,7 @@ def test_rotated_and_touched_logs_count_once(tmp_path):
 
     result = _hunt(directory)
 
-    assert _finding_count(result) == _expected(directory)
+    assert len(result.findings) == _expected()
 
 
 def test_changed_log_warning_shown_with_quiet(tmp_path):
@@ -97,7 +93,7 @@ def test_changed_log_warning_shown_with_quiet(tmp_path):
         cwd=REPO,
     )
 
-    # -q keeps warnings, and this one says that events may count twice.
+    # -q keeps warnings, and this one reports that events may count twice.
     assert "warning:" in completed.stderr + completed.stdout
     assert "changed since it was normalized" in completed.stderr + completed.stdout
     assert "access.log" in completed.stderr + completed.stdout
@@ -113,7 +109,7 @@ def test_link_loops_and_linked_datasets_count_once(tmp_path):
 
     assert datasets == [str(directory / "lake")]
     assert others == [str(directory / "access.log"), str(directory / "http.log")]
-    assert _finding_count(result) == _expected(directory)
+    assert len(result.findings) == _expected()
 
 
 def test_underscore_log_beside_dataset_is_hunted(tmp_path):
@@ -185,13 +181,13 @@ def test_grown_log_hunted_in_full_once(tmp_path):
     result = _hunt(directory)
     reports = {os.path.basename(report.path): report for report in result.files}
 
-    assert _finding_count(result) == _expected(directory) + 1
+    assert len(result.findings) == _expected() + 1
     assert reports["access.log"].grown_from == str(directory / "lake")
     assert reports["access.log"].warnings == []
 
 
 def test_rewritten_log_warns_of_double_count(tmp_path):
-    # A log rewritten in place, not only grown, cannot be told apart from the dataset's copy, so both are hunted.
+    # A log rewritten in place, not only grown, may differ from the dataset's copy anywhere, so both are hunted.
     directory = _logs_and_lake(tmp_path)
     text = (directory / "access.log").read_text(encoding="utf-8")
     (directory / "access.log").write_text(text.replace("10.", "11.", 1) + "\n", encoding="utf-8")

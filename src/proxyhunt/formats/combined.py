@@ -153,8 +153,8 @@ def _line_sql(line: str, quotes: str) -> str:
         "extra_space": "''",
         "extra": "''",
     }
-    assert list(fields) == _FIELDS
-    struct = ", ".join(f"'{name}': {value}" for name, value in fields.items())
+    # The struct lists the fields in _LINE's order, so that both branches of the CASE have one type.
+    struct = ", ".join(f"'{name}': {fields[name]}" for name in _FIELDS)
     names = ", ".join(f"'{name}'" for name in _FIELDS)
     return f"CASE WHEN {plain} THEN {{{struct}}} ELSE regexp_extract({line}, '{_LINE}', [{names}]) END"
 
