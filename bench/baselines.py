@@ -117,8 +117,8 @@ def duckdb_scan(fmt: str, path: str) -> int:
     connection = duckdb.connect()
     files = f"read_parquet('{path}/**/*.parquet', hive_partitioning = false)"
     names = [row[0] for row in connection.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()]
-    # A hash reads every value. count(column) did not: DuckDB answers it from the Parquet statistics
-    # of a column without NULLs and then never reads the column.
+    # A hash reads every value. count(column) did not, because DuckDB computes it from the Parquet
+    # statistics of a column without NULLs and then never reads the column.
     hashes = ", ".join(f'bit_xor(hash("{name}"))' for name in names)
     connection.execute(f"SELECT {hashes} FROM {files}").fetchall()
     return connection.execute(f"SELECT count(*) FROM {files}").fetchone()[0]

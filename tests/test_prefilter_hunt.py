@@ -94,7 +94,7 @@ def test_prefilter_keeps_hidden_rclone(tmp_path, name, header, filler, hidden, e
 
 
 def test_prefilter_off_without_literals(tmp_path, caplog):
-    # A rule without a provable literal (a status code) turns the prefilter off, and -v says which rule.
+    # A rule without a provable literal (a status code) turns the prefilter off, and -v names the rule.
     rule = tmp_path / "status.yml"
     rule.write_text(
         "title: Proxy authentication required\nlogsource:\n  category: proxy\n"

@@ -218,7 +218,7 @@ def test_spark_bad_dataset_reported(spark, tmp_path: Path) -> None:
 
 
 def test_spark_dataset_beside_logs(spark, tmp_path: Path) -> None:
-    # Spark read the directory as one dataset and failed on the log in it; now the dataset is hunted
+    # Spark reads a directory as one dataset and fails on a log in it, so the dataset is read alone
     # and the log, which Spark cannot parse, gets an error of its own.
     directory = tmp_path / "logs"
     directory.mkdir()

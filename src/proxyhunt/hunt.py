@@ -320,9 +320,9 @@ def _load_logs(
     loader = Loader(connection, extra_formats, prefilter_clauses)
     datasets, paths = split_datasets(paths)
     files, missing = expand_paths(paths) if paths else ([], [])
-    # A log that a hunted dataset holds unchanged is read from the dataset only.
+    # A log that a hunted dataset contains unchanged is read from the dataset only.
     overlap = logs_held_by_datasets(files, datasets)
-    if datasets and not overlap.kept and not missing:
+    if datasets and not overlap.read_as_logs and not missing:
         # Only datasets: the rules read the Parquet files in place, with their time range applied.
         loader.close()
         reports = attach_parquet_datasets(connection, datasets, time_range)
@@ -331,14 +331,14 @@ def _load_logs(
         reports = [load_parquet_dataset(connection, path, time_range, excluded) for path in datasets]
         reports += missing
         try:
-            for path in overlap.kept:
+            for path in overlap.read_as_logs:
                 reports.append(loader.load(path, format_name=format_name, progress=progress))
         finally:
             loader.close()
         outside = restrict_to_range(connection, time_range)
         if outside:
             log.info("left out %d events outside %s", outside, time_range)
-    reports += [FileReport(path, held_by=dataset) for path, dataset in overlap.held.items()]
+    reports += [FileReport(path, held_by=dataset) for path, dataset in overlap.read_from_datasets.items()]
     for report in reports:
         report.warnings += overlap.warnings.get(report.path, [])
         report.grown_from = overlap.grown.get(report.path)

@@ -80,13 +80,13 @@ def split_datasets(paths: list[str]) -> tuple[list[str], list[str]]:
 class DatasetOverlap:
     """The logs of a hunt that its datasets already contain, and the warnings about the others.
 
-    ``held`` maps each log left out to the dataset that contains it, and
-    ``warnings`` maps a path to what the hunt must say about it. A log that
+    ``read_from_datasets`` maps each log left out to the dataset that contains
+    it, and ``warnings`` maps a path to what the hunt must report about it. A log that
     only grew is hunted in full instead, and its dataset files are excluded.
     """
 
-    kept: list[str] = field(default_factory=list)
-    held: dict[str, str] = field(default_factory=dict)
+    read_as_logs: list[str] = field(default_factory=list)
+    read_from_datasets: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
     # Logs that only grew since a dataset took them in, each with that dataset; they are hunted as logs.
     grown: dict[str, str] = field(default_factory=dict)
@@ -102,24 +102,24 @@ def logs_held_by_datasets(files: list[str], datasets: list[str]) -> DatasetOverl
         for entry in _manifest_entries(dataset):
             records.add(dataset, entry)
     if not records.by_size:
-        overlap.kept = list(files)
+        overlap.read_as_logs = list(files)
         return overlap
 
     for path in files:
         held_by = None if path == "-" else records.holding(path)
         if held_by is None:
-            overlap.kept.append(path)
+            overlap.read_as_logs.append(path)
             continue
 
         dataset, entry, unchanged = held_by
         if unchanged:
-            overlap.held[path] = dataset
+            overlap.read_from_datasets[path] = dataset
             if entry.get("error"):
                 overlap.warnings.setdefault(path, []).append(
                     f"read from the dataset {dataset}, whose normalize run reported: {entry['error']}"
                 )
             continue
-        overlap.kept.append(path)
+        overlap.read_as_logs.append(path)
         if _only_grew(path, entry):
             overlap.grown[path] = dataset
             overlap.excluded |= {os.path.realpath(os.path.join(dataset, file)) for file in entry.get("files", [])}

@@ -91,11 +91,11 @@ class FileReport:
     suspect_lines: tuple[int, int] | None = None
     # The kind of proxyhunt report the file is, such as "HTML report", when the hunt skipped it as one.
     own_report: str | None = None
-    # The dataset that holds this log unchanged, when the hunt read its events from there instead.
+    # The dataset that contains this log unchanged, when the hunt read its events from there instead.
     held_by: str | None = None
-    # The dataset that holds an older, shorter copy of this log, which the hunt left out.
+    # The dataset that contains an older, shorter copy of this log, which the hunt left out.
     grown_from: str | None = None
-    # What the hunt must say about the file besides its counts, one warning each.
+    # What the hunt must report about the file besides its counts, one warning each.
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -205,9 +205,9 @@ class LinePrefilter:
     backtick), so such a line is only a candidate until its lowercased bytes
     are searched.
 
-    ``required`` holds, for each rule, the sets of literals that the rule's
+    ``required`` contains, for each rule, the sets of literals that the rule's
     events contain one of (see ``proxyhunt.engines.prefilter.rule_clauses``).
-    When it is set, a candidate line is kept only if it holds a literal of
+    When it is set, a candidate line is kept only if it contains a literal of
     every set of some rule. ``pattern_rules`` names, for each of
     ``folded_patterns``, the rules whose lines it can find, or None for all.
     """
@@ -405,7 +405,7 @@ def without_longer(literals: Iterable[str]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class RequiredSet:
-    """A set of literals that a line must hold one of, plainly or in a form that the reader decodes.
+    """A set of literals of which a line must contain one, plainly or in a form that the reader decodes.
 
     ``literals`` are lowercase ASCII bytes. ``hidden`` is the expression
     for their escaped forms and for the non-ASCII characters that fold into
