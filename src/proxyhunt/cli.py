@@ -82,6 +82,20 @@ class _ProgressBar:
             self._progress.advance(self._task, byte_count)
 
 
+def _rule_list_options(command):
+    """Add --no-default-rules and --lists, which choose the rules and their placeholder values, to a command."""
+    command = click.option(
+        "--lists",
+        "lists_path",
+        type=click.Path(dir_okay=False),
+        metavar="FILE.yml",
+        help="YAML file that maps each |expand placeholder name to its list of values (Sigma strings, * and ? "
+        "are wildcards), and each correlation threshold name to one number or timespan. Each name replaces the "
+        "bundled default of that name.",
+    )(command)
+    return click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")(command)
+
+
 def _format_options(command):
     """Add --format, --squid-logformat and --map, which choose how inputs are read, to a command."""
     options = [
@@ -340,16 +354,7 @@ def _check_engine(engine: str, master: str | None) -> None:
     metavar="PATH",
     help="Sigma rule, filter or correlation file, or a directory of them (searched recursively), to add. Repeatable.",
 )
-@click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
-@click.option(
-    "--lists",
-    "lists_path",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.yml",
-    help="YAML file that maps each |expand placeholder name to its list of values (Sigma strings, * and ? "
-    "are wildcards), and each correlation threshold name to one number or timespan. Each name replaces the "
-    "bundled default of that name.",
-)
+@_rule_list_options
 @click.option(
     "--working-hours",
     metavar="'DAYS HH:MM-HH:MM [ZONE]'",
@@ -680,15 +685,7 @@ def rules_group() -> None:
 
 @rules_group.command("check", epilog=RULES_CHECK_EPILOG)
 @click.argument("rule_paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
-@click.option(
-    "--lists",
-    "lists_path",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.yml",
-    help="YAML file with the values of |expand placeholders and correlation thresholds, over the bundled "
-    "defaults, as hunt --lists reads it.",
-)
+@_rule_list_options
 def check_rules_command(rule_paths: tuple[str, ...], no_default_rules: bool, lists_path: str | None) -> None:
     """List every rule, filter and correlation rule under PATH with its status and the reason.
 
@@ -733,15 +730,7 @@ Examples:
 
 @rules_group.command("test", epilog=RULES_TEST_EPILOG)
 @click.argument("rule_paths", nargs=-1, metavar="[PATH...]")
-@click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
-@click.option(
-    "--lists",
-    "lists_path",
-    type=click.Path(dir_okay=False),
-    metavar="FILE.yml",
-    help="YAML file with the values of placeholders and correlation thresholds, over the bundled defaults, "
-    "as hunt --lists reads it.",
-)
+@_rule_list_options
 @click.option(
     "--junit",
     "junit_path",
@@ -810,10 +799,7 @@ Examples:
               help="Query language: KQL (Sentinel ASIM), SPL (CIM Web), ES|QL (ECS), Spark SQL or DuckDB SQL.")
 @click.option("--rules", "rule_paths", multiple=True, metavar="PATH",
               help="Sigma rule, filter or correlation file, or directory (searched recursively), to add. Repeatable.")
-@click.option("--no-default-rules", is_flag=True, help="Leave out the rules bundled with proxyhunt.")
-@click.option("--lists", "lists_path", type=click.Path(dir_okay=False), metavar="FILE.yml",
-              help="YAML file with the values of %placeholder% lists and correlation thresholds, over the bundled "
-              "defaults.")
+@_rule_list_options
 @click.option("--exclusions", multiple=True, metavar="NAMES",
               help="Bundled exclusions (Sigma filters) to add, comma-separated, as for hunt; all-safe adds those "
               "that require a known destination.")
