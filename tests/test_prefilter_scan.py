@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import errno
+import gc
 import gzip
 import io
 import re
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from proxyhunt.formats import blocks as blocks_module
 from proxyhunt.formats import prefilter as prefilter_module
 from proxyhunt.formats import source as source_module
 from proxyhunt.formats.prefilter import Escape, LinePrefilter
@@ -56,10 +59,14 @@ def _decoded_contains_literal(line: bytes) -> bool:
     return LITERAL.encode() in decoded.lower()
 
 
+# Header prefixes with one first byte, as Zeek's, with two, and none.
+HEADER_PREFIXES = [(b"#fields",), (b"#fields", b"@"), ()]
+
+
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(data=blocks, first_line=st.integers(1, 5), sample=st.integers(0, 3))
-def test_select_equals_line_search(data, first_line, sample):
-    prefilter = LinePrefilter.build([LITERAL], ESCAPES, header_prefixes=[b"#fields"], keep_through_line=sample)
+@given(data=blocks, first_line=st.integers(1, 5), sample=st.integers(0, 3), headers=st.sampled_from(HEADER_PREFIXES))
+def test_select_equals_line_search(data, first_line, sample, headers):
+    prefilter = LinePrefilter.build([LITERAL], ESCAPES, header_prefixes=headers, keep_through_line=sample)
 
     selection = prefilter.select(data, first_line)
     expected = _reference(prefilter, data, first_line)
@@ -273,3 +280,31 @@ def test_plain_reader_read_error(monkeypatch):
     assert filtered_reader.cut_off_line == full_reader.cut_off_line
     assert filtered_reader.cut_off_line.number == 53
     assert filtered_reader.lines_read == full_reader.lines_read == len(full) + 1
+
+
+@pytest.mark.parametrize("stop_early", [False, True])
+def test_block_reader_restores_switch_interval(tmp_path, monkeypatch, stop_early):
+    # The reader lowers Python's switch interval so that its worker thread gets
+    # the GIL back quickly, and must give the rest of the process its own back,
+    # also when the caller stops reading before the end.
+    monkeypatch.setattr(source_module, "BATCH_BYTES", 64)
+    log = tmp_path / "plain.log"
+    # A block whose lines are all kept is yielded at once, while later blocks are still read.
+    log.write_bytes(b"PUT rclone/v1.66\n" * 40 + b"GET /index.html HTTP/1.1 200 curl/8.5.0 padding\n" * 40)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        reader = LineReader(log, line_filter=LinePrefilter.build([LITERAL]))
+        during = []
+        for _ in reader:
+            during.append(sys.getswitchinterval())
+            if stop_early:
+                break
+        if stop_early:
+            reader = None
+            gc.collect()
+
+        assert during and max(during) <= blocks_module.SWITCH_INTERVAL
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(before)

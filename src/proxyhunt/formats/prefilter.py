@@ -313,15 +313,16 @@ class LinePrefilter:
         header_starts = np.empty(0, dtype=np.int64)
         first_bytes = sorted({prefix[0] for prefix in self.header_prefixes})
         if first_bytes and end:
-            starts_header = np.zeros(end, dtype=np.bool_) if scratch is None else scratch[:end]
-            starts_header[0] = source[0] in first_bytes
-            # A line start is a byte right after a newline.
-            after_newline = starts_header[1:]
-            np.equal(source[1:], first_bytes[0], out=after_newline)
+            # The bytes that start header lines are rare in other lines, so their
+            # offsets are found first and kept where a newline precedes them.
+            # That takes two passes over the block instead of four.
+            is_first_byte = np.empty(end, dtype=np.bool_) if scratch is None else scratch[:end]
+            np.equal(source, first_bytes[0], out=is_first_byte)
             for byte in first_bytes[1:]:
-                after_newline |= source[1:] == byte
-            np.logical_and(after_newline, newlines[:-1], out=after_newline)
-            header_starts = np.flatnonzero(starts_header)
+                is_first_byte |= source == byte
+            candidates = np.flatnonzero(is_first_byte)
+            after_newline = source[np.maximum(candidates - 1, 0)] == NEWLINE
+            header_starts = candidates[(candidates == 0) | after_newline]
         return BlockIndex(folded, newlines, header_starts)
 
     def select(
