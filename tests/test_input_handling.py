@@ -30,8 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxyhunt.formats import format_names
 from proxyhunt.formats import source
@@ -398,6 +401,27 @@ def test_split_lines_counts_invalid_lines_only():
 
     assert lines.to_pylist() == ["ok", "\ufffd bad", "\ufffd valid", "last \ufffd"]
     assert invalid == 2
+
+
+# Bytes that line splitting must treat exactly: line ends, CRs inside and at
+# the end of lines, invalid and multi-byte UTF-8, U+FFFD itself, NUL.
+LINE_PIECES = [b"\n", b"\r", b"\r\n", b"\r\r\n", b"ab", b" ", b"\xff", b"\xc3", b"\xc3\xa9", b"\xef\xbf\xbd", b"\x00", b"\xe2\x82"]
+
+
+@settings(max_examples=300)
+@given(data=st.lists(st.sampled_from(LINE_PIECES), max_size=30).map(b"".join))
+def test_split_lines_equals_line_by_line_decoding(data):
+    pieces = data.split(b"\n")
+    if data.endswith(b"\n"):
+        pieces.pop()
+    expected = [piece.rstrip(b"\r").decode("utf-8", errors="replace") for piece in pieces]
+    invalid = sum(1 for piece in pieces if piece.decode("utf-8", errors="replace").encode("utf-8") != piece)
+
+    lines, counted = split_lines(data)
+
+    assert lines.type == pa.string()
+    assert lines.to_pylist() == expected
+    assert counted == invalid
 
 
 def test_crlf_line_endings(tmp_path):
