@@ -67,18 +67,28 @@ def test_duckdb_floors_read_every_line(tmp_path):
     )
 
     copied = _baseline("duckdb-copy", log)
+    split = _baseline("duckdb-fields", log)
     scanned = _baseline("duckdb-scan", dataset)
 
     # Zeek's header lines are lines to the copy but not events.
     assert copied == log.read_bytes().count(b"\n")
     assert copied > events
+    assert split == events
     assert scanned == events
     assert not Path(f"{log}.lines.parquet").exists()
+    assert not Path(f"{log}.fields.parquet").exists()
 
 
-def _baseline(name: str, path: Path) -> int:
+def test_fields_floor_splits_every_combined_line(tmp_path):
+    log = tmp_path / "access.log"
+    events = generate("combined", 200_000, log, seed=3)
+
+    assert _baseline("duckdb-fields", log, "combined") == events
+
+
+def _baseline(name: str, path: Path, fmt: str = "zeek") -> int:
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.baselines", name, "zeek", str(path)], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "bench.baselines", name, fmt, str(path)], cwd=REPO, capture_output=True, text=True
     )
     assert completed.returncode == 0, completed.stderr
     return int(completed.stdout)
