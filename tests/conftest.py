@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from proxyhunt.formats import literal_scan
 from proxyhunt.formats.loader import FileReport, Loader
 
 
@@ -63,3 +64,14 @@ def load_text(tmp_path: Path) -> Iterator[LoadText]:
     loader.close()
     connection.close()
 
+
+
+@pytest.fixture(scope="module", params=["hyperscan", "re"])
+def literal_search(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a module's tests once with the Hyperscan literal search and once with the re search it falls back to."""
+    if request.param == "hyperscan" and literal_scan.hyperscan is None:
+        pytest.skip("hyperscan is not installed on this platform")
+    enabled = literal_scan.ENABLED
+    literal_scan.ENABLED = request.param == "hyperscan"
+    yield request.param
+    literal_scan.ENABLED = enabled

@@ -7,10 +7,13 @@ from sigma.collection import SigmaCollection
 
 from proxyhunt.engines.duckdb import compile_rules
 from proxyhunt.engines.prefilter import rule_clauses, rule_literals, rule_set_clauses, rule_set_literals
-from proxyhunt.formats import get_format
+from proxyhunt.formats import get_format, literal_scan
 from proxyhunt.formats.prefilter import Escape, LinePrefilter
 from proxyhunt.rules.loader import load_rules
 from proxyhunt.rules.placeholders import apply_lists, lists_in_force
+
+# Every test runs with the Hyperscan literal search and with the re search.
+pytestmark = pytest.mark.usefixtures("literal_search")
 
 COLUMNS = frozenset({"HttpUserAgent", "Url", "DstHostname"})
 
@@ -232,3 +235,27 @@ def test_bundled_rules_keep_literals(format_name):
     assert len(rules) >= 10
     assert unproven == []
     assert rule_set_literals([rule.loaded.rule for rule in rules], columns) >= {"rclone/", ".wasabisys.com"}
+
+
+def test_literal_search_engine_in_use(literal_search):
+    prefilter = LinePrefilter.build(["rclone/v", "go-http-client/"], [Escape(b"%", hex_byte=True)])
+
+    uses_hyperscan = prefilter._scanner is not None
+
+    assert uses_hyperscan == (literal_search == "hyperscan")
+    assert prefilter.folded_literals == (b"go-http-client/", b"rclone/v")
+    # The % escape, and U+0130 (UTF-8 C4 B0, folded E4 B0) for the i of go-http-client.
+    assert [pattern.pattern[:1] for pattern in prefilter.folded_others] == [b"%", b"\xe4"]
+
+
+@pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyperscan is not installed on this platform")
+def test_literal_scanner_reports_every_start():
+    scanner = literal_scan.LiteralScanner([b"ab", b"abab", b"b\x00c"])
+    haystack = bytearray(b"ababab b\x00c ab")
+
+    found = sorted(scanner.matches(haystack, len(haystack)))
+    cut = sorted(scanner.matches(haystack, 12))
+
+    assert found == [(0, 0), (0, 2), (0, 4), (0, 11), (1, 0), (1, 2), (2, 7)]
+    # A match must end by ``end``: the last "ab" starts at 11 and ends at 13.
+    assert cut == [(0, 0), (0, 2), (0, 4), (1, 0), (1, 2), (2, 7)]

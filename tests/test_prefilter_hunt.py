@@ -17,6 +17,9 @@ from proxyhunt.hunt import hunt
 
 from corpus import CORPUS
 
+# Every test runs with the Hyperscan literal search and with the re search.
+pytestmark = pytest.mark.usefixtures("literal_search")
+
 # Enough ordinary lines that the hidden ones lie past the sample that is always parsed.
 FILLER_LINES = 1500
 # The seed rclone rule alone, so that the counts below do not change as bundled rules are added.

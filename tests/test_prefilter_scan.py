@@ -19,6 +19,9 @@ from proxyhunt.formats import source as source_module
 from proxyhunt.formats.prefilter import Escape, LinePrefilter
 from proxyhunt.formats.source import LineReader
 
+# Every test runs with the Hyperscan literal search and with the re search.
+pytestmark = pytest.mark.usefixtures("literal_search")
+
 LITERAL = "rclone/v"
 ESCAPES = (Escape(b"%", hex_byte=True), Escape(b"\\x", hex_byte=True), Escape(b"\\", produces="\\\r\n"))
 

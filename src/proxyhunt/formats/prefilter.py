@@ -26,6 +26,8 @@ from functools import cache, cached_property
 
 import numpy as np
 
+from proxyhunt.formats.literal_scan import LiteralScanner, literal_scanner
+
 # The byte buffers that a block can be in. A reader's reusable blocks are anonymous maps.
 Buffer = bytes | bytearray | mmap.mmap
 
@@ -210,6 +212,11 @@ class LinePrefilter:
     When it is set, a candidate line is kept only if it contains a literal of
     every set of some rule. ``pattern_rules`` names, for each of
     ``folded_patterns``, the rules whose lines it can find, or None for all.
+
+    ``folded_literals`` are the folded literals alone, and ``folded_others``
+    the folded escape and folding patterns merged by first byte. Where
+    Hyperscan is installed, a block is searched for the literals in one pass
+    and for the others with ``re``; elsewhere with ``folded_patterns``.
     """
 
     patterns: tuple[re.Pattern[bytes], ...]
@@ -218,6 +225,8 @@ class LinePrefilter:
     keep_through_line: int = 0
     required: tuple[tuple[RequiredSet, ...], ...] = ()
     pattern_rules: tuple[tuple[int, ...] | None, ...] = ()
+    folded_literals: tuple[bytes, ...] = ()
+    folded_others: tuple[re.Pattern[bytes], ...] = ()
 
     @cached_property
     def any_pattern(self) -> re.Pattern[bytes] | None:
@@ -240,15 +249,19 @@ class LinePrefilter:
         encoded = [literal.encode("ascii") for literal in lowered]
         patterns = [re.compile(_regex_bytes(literal, folded=False)) for literal in encoded]
         patterns += [escape.pattern(lowered, escapes) for escape in escapes]
-        folded = [re.compile(_regex_bytes(literal, folded=True)) for literal in encoded]
-        folded += [escape.pattern(lowered, escapes, folded=True) for escape in escapes]
         patterns += _folding_patterns(lowered, escapes, folded=False)
-        folded += _folding_patterns(lowered, escapes, folded=True)
+
+        folded_literals = [re.compile(_regex_bytes(literal, folded=True)) for literal in encoded]
+        folded_others = [escape.pattern(lowered, escapes, folded=True) for escape in escapes]
+        folded_others += _folding_patterns(lowered, escapes, folded=True)
+        folded_others = [pattern for pattern in folded_others if pattern is not None]
         return cls(
             tuple(pattern for pattern in patterns if pattern is not None),
-            _merged_by_first_byte([pattern for pattern in folded if pattern is not None]),
+            _merged_by_first_byte(folded_literals + folded_others),
             tuple(header_prefixes),
             keep_through_line,
+            folded_literals=tuple(_fold(literal) for literal in encoded),
+            folded_others=_merged_by_first_byte(folded_others),
         )
 
     @classmethod
@@ -373,22 +386,45 @@ class LinePrefilter:
         same as searching a lowercased copy of the whole block.
         """
         starts: set[int] = set()
-        checked: set[int] = set()
-        for number, pattern in enumerate(self.folded_patterns):
-            rules = self.pattern_rules[number] if self.pattern_rules else None
-            if self.required:
-                # A line that one pattern's rules do not keep may still meet the rules of another pattern.
-                checked = set()
-            for position in _match_positions(pattern, folded, data, end):
-                start = data.rfind(b"\n", 0, position) + 1
-                if start in checked or start in starts:
-                    continue
-                checked.add(start)
-                stop = data.find(b"\n", position, end)
-                line = bytes(data[start : end if stop < 0 else stop]).lower()
-                if self._keeps(line, rules):
-                    starts.add(start)
+        # A line that one pattern's rules do not keep may still meet the rules of another
+        # pattern, so with required sets a line is checked once per first byte.
+        checked: set[tuple[bytes, int]] = set()
+        for first, position in self._candidates(data, end, folded):
+            start = data.rfind(b"\n", 0, position) + 1
+            key = (first if self.required else b"", start)
+            if key in checked or start in starts:
+                continue
+            checked.add(key)
+
+            stop = data.find(b"\n", position, end)
+            line = bytes(data[start : end if stop < 0 else stop]).lower()
+            if self._keeps(line, self._rules_by_first_byte.get(first)):
+                starts.add(start)
         return starts
+
+    def _candidates(self, data: Buffer, end: int, folded: Buffer) -> Iterator[tuple[bytes, int]]:
+        """Yield (first byte, offset) for matches of the folded patterns, at least one for each line and pattern that match."""
+        scanner = self._scanner
+        patterns = self.folded_patterns if scanner is None else self.folded_others
+        if scanner is not None:
+            for number, position in scanner.matches(folded, end):
+                yield self.folded_literals[number][:1], position
+        for pattern in patterns:
+            first = _first_token(pattern.pattern)[-1:]
+            for position in _match_positions(pattern, folded, data, end):
+                yield first, position
+
+    @cached_property
+    def _scanner(self) -> LiteralScanner | None:
+        """The Hyperscan search for ``folded_literals``, or None to search ``folded_patterns`` with ``re``."""
+        return literal_scanner(self.folded_literals)
+
+    @cached_property
+    def _rules_by_first_byte(self) -> dict[bytes, tuple[int, ...] | None]:
+        """The rules that a match starting with each byte can find, as ``pattern_rules`` gives them per pattern."""
+        return {
+            _first_token(pattern.pattern)[-1:]: rules for pattern, rules in zip(self.folded_patterns, self.pattern_rules)
+        }
 
     def _keeps(self, line: bytes, rules: tuple[int, ...] | None) -> bool:
         """Return whether the lowercased ``line`` is worth parsing, testing only the ``required`` sets of ``rules`` (None for all)."""
