@@ -243,9 +243,9 @@ def test_literal_search_engine_in_use(literal_search):
     uses_hyperscan = prefilter._scanner is not None
 
     assert uses_hyperscan == (literal_search == "hyperscan")
-    assert prefilter.folded_literals == (b"go-http-client/", b"rclone/v")
-    # The % escape, and U+0130 (UTF-8 C4 B0, folded E4 B0) for the i of go-http-client.
-    assert [pattern.pattern[:1] for pattern in prefilter.folded_others] == [b"%", b"\xe4"]
+    assert prefilter.literals == (b"go-http-client/", b"rclone/v")
+    # The % escape, and U+0130 (UTF-8 C4 B0) for the i of go-http-client.
+    assert [pattern.pattern[:1] for pattern in prefilter.raw_others] == [b"%", b"\xc4"]
 
 
 @pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyperscan is not installed on this platform")

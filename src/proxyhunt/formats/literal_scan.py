@@ -32,9 +32,13 @@ ENABLED = True
 
 
 class LiteralScanner:
-    """The literals of a prefilter, compiled into one Hyperscan database and matched byte for byte."""
+    """The literals of a prefilter, compiled into one Hyperscan database.
 
-    def __init__(self, literals: Sequence[bytes]) -> None:
+    They are matched byte for byte, or ignoring ASCII case when ``caseless``
+    is true, as Hyperscan does without its UTF-8 mode.
+    """
+
+    def __init__(self, literals: Sequence[bytes], caseless: bool = False) -> None:
         self.literals = tuple(literals)
         self.lengths = tuple(len(literal) for literal in self.literals)
         # Each byte is written as \xHH, so no byte of a literal reads as regular expression syntax.
@@ -44,7 +48,7 @@ class LiteralScanner:
             expressions=expressions,
             ids=list(range(len(expressions))),
             elements=len(expressions),
-            flags=[0] * len(expressions),
+            flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0] * len(expressions),
         )
 
     def matches(self, haystack: Buffer, end: int) -> list[tuple[int, int]]:
@@ -59,12 +63,12 @@ class LiteralScanner:
         return found
 
 
-def literal_scanner(literals: Sequence[bytes]) -> LiteralScanner | None:
+def literal_scanner(literals: Sequence[bytes], caseless: bool = False) -> LiteralScanner | None:
     """Return a scanner for ``literals``, or None when Hyperscan is not installed, is turned off or fails."""
     if hyperscan is None or not ENABLED or not literals:
         return None
     try:
-        return LiteralScanner(literals)
+        return LiteralScanner(literals, caseless)
     except hyperscan.error as error:
         # The re search finds the same lines, only more slowly, so a failure here costs speed alone.
         log.warning("the literal search falls back to Python's re, because Hyperscan failed: %s", error)

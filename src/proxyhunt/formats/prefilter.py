@@ -128,7 +128,7 @@ def _first_token(pattern: bytes) -> bytes:
     return pattern[:2] if pattern[:1] == b"\\" else pattern[:1]
 
 
-def _merged_by_first_byte(patterns: list[re.Pattern[bytes]]) -> tuple[re.Pattern[bytes], ...]:
+def _merged_by_first_byte(patterns: list[re.Pattern[bytes]], flags: int = 0) -> tuple[re.Pattern[bytes], ...]:
     """Merge the expressions that start with the same literal byte into one, so a block is scanned once per byte.
 
     Each merged expression matches where one of its parts matches, and it
@@ -139,7 +139,8 @@ def _merged_by_first_byte(patterns: list[re.Pattern[bytes]]) -> tuple[re.Pattern
         first = _first_token(pattern.pattern)
         groups.setdefault(first, []).append(pattern.pattern[len(first) :])
     return tuple(
-        re.compile(first + b"(?:" + b"|".join(sorted(set(rests))) + b")", re.DOTALL) for first, rests in sorted(groups.items())
+        re.compile(first + b"(?:" + b"|".join(sorted(set(rests))) + b")", re.DOTALL | flags)
+        for first, rests in sorted(groups.items())
     )
 
 
@@ -184,12 +185,13 @@ class Selection:
 class BlockIndex:
     """The facts about a block that ``LinePrefilter.select`` needs, computed by ``LinePrefilter.index``.
 
-    ``folded`` is the block with bit 0x20 set in every byte, ``newlines``
-    marks each newline byte, and ``header_starts`` are the offsets of the
-    lines that start with the first byte of a header prefix.
+    ``folded`` is the block with bit 0x20 set in every byte, or None when
+    Hyperscan searches the raw block. ``newlines`` marks each newline byte,
+    and ``header_starts`` are the offsets of the lines that start with the
+    first byte of a header prefix.
     """
 
-    folded: Buffer
+    folded: Buffer | None
     newlines: np.ndarray
     header_starts: np.ndarray
 
@@ -213,10 +215,12 @@ class LinePrefilter:
     every set of some rule. ``pattern_rules`` names, for each of
     ``folded_patterns``, the rules whose lines it can find, or None for all.
 
-    ``folded_literals`` are the folded literals alone, and ``folded_others``
-    the folded escape and folding patterns merged by first byte. Where
-    Hyperscan is installed, a block is searched for the literals in one pass
-    and for the others with ``re``; elsewhere with ``folded_patterns``.
+    Where Hyperscan is installed, a block is not folded. It is searched for
+    ``literals`` in one pass that ignores ASCII case, and for ``raw_others``,
+    the escape and folding patterns merged by first byte, with ``re``
+    ignoring ASCII case. Both find exactly what ``patterns`` find in the
+    lowercased block. Elsewhere the folded block is searched with
+    ``folded_patterns``.
     """
 
     patterns: tuple[re.Pattern[bytes], ...]
@@ -225,8 +229,8 @@ class LinePrefilter:
     keep_through_line: int = 0
     required: tuple[tuple[RequiredSet, ...], ...] = ()
     pattern_rules: tuple[tuple[int, ...] | None, ...] = ()
-    folded_literals: tuple[bytes, ...] = ()
-    folded_others: tuple[re.Pattern[bytes], ...] = ()
+    literals: tuple[bytes, ...] = ()
+    raw_others: tuple[re.Pattern[bytes], ...] = ()
 
     @cached_property
     def any_pattern(self) -> re.Pattern[bytes] | None:
@@ -247,21 +251,22 @@ class LinePrefilter:
         lowered = sorted({literal.lower() for literal in literals})
         escapes = list(escapes)
         encoded = [literal.encode("ascii") for literal in lowered]
-        patterns = [re.compile(_regex_bytes(literal, folded=False)) for literal in encoded]
-        patterns += [escape.pattern(lowered, escapes) for escape in escapes]
-        patterns += _folding_patterns(lowered, escapes, folded=False)
+        others = [escape.pattern(lowered, escapes) for escape in escapes]
+        others += _folding_patterns(lowered, escapes, folded=False)
+        others = [pattern for pattern in others if pattern is not None]
+        patterns = [re.compile(_regex_bytes(literal, folded=False)) for literal in encoded] + others
 
-        folded_literals = [re.compile(_regex_bytes(literal, folded=True)) for literal in encoded]
-        folded_others = [escape.pattern(lowered, escapes, folded=True) for escape in escapes]
-        folded_others += _folding_patterns(lowered, escapes, folded=True)
-        folded_others = [pattern for pattern in folded_others if pattern is not None]
+        folded = [re.compile(_regex_bytes(literal, folded=True)) for literal in encoded]
+        folded += [escape.pattern(lowered, escapes, folded=True) for escape in escapes]
+        folded += _folding_patterns(lowered, escapes, folded=True)
         return cls(
-            tuple(pattern for pattern in patterns if pattern is not None),
-            _merged_by_first_byte(folded_literals + folded_others),
+            tuple(patterns),
+            _merged_by_first_byte([pattern for pattern in folded if pattern is not None]),
             tuple(header_prefixes),
             keep_through_line,
-            folded_literals=tuple(_fold(literal) for literal in encoded),
-            folded_others=_merged_by_first_byte(folded_others),
+            literals=tuple(encoded),
+            # Matching a lowercase pattern while ignoring ASCII case is matching it in the lowercased bytes.
+            raw_others=_merged_by_first_byte(others, re.IGNORECASE),
         )
 
     @classmethod
@@ -319,8 +324,10 @@ class LinePrefilter:
         in fresh pages for every block, which costs more than the work itself.
         """
         source = np.frombuffer(data, dtype=np.uint8, count=end)
-        folded = bytearray(end) if folded_out is None else folded_out
-        np.bitwise_or(source, CASE_BIT, out=np.frombuffer(folded, dtype=np.uint8, count=end))
+        folded = None
+        if self._scanner is None:
+            folded = bytearray(end) if folded_out is None else folded_out
+            np.bitwise_or(source, CASE_BIT, out=np.frombuffer(folded, dtype=np.uint8, count=end))
         newlines = np.equal(source, NEWLINE, out=None if newlines_out is None else newlines_out[:end])
 
         header_starts = np.empty(0, dtype=np.int64)
@@ -402,22 +409,30 @@ class LinePrefilter:
                 starts.add(start)
         return starts
 
-    def _candidates(self, data: Buffer, end: int, folded: Buffer) -> Iterator[tuple[bytes, int]]:
-        """Yield (first byte, offset) for matches of the folded patterns, at least one for each line and pattern that match."""
+    def _candidates(self, data: Buffer, end: int, folded: Buffer | None) -> Iterator[tuple[bytes, int]]:
+        """Yield (folded first byte, offset) for matches, at least one for each line and pattern that match.
+
+        ``folded`` is None when Hyperscan searches the raw block.
+        """
         scanner = self._scanner
-        patterns = self.folded_patterns if scanner is None else self.folded_others
-        if scanner is not None:
-            for number, position in scanner.matches(folded, end):
-                yield self.folded_literals[number][:1], position
-        for pattern in patterns:
-            first = _first_token(pattern.pattern)[-1:]
-            for position in _match_positions(pattern, folded, data, end):
+        if scanner is None:
+            for pattern in self.folded_patterns:
+                first = _first_token(pattern.pattern)[-1:]
+                for position in _match_positions(pattern, folded, data, end):
+                    yield first, position
+            return
+
+        for number, position in scanner.matches(data, end):
+            yield _fold(self.literals[number][:1]), position
+        for pattern in self.raw_others:
+            first = _fold(_first_token(pattern.pattern)[-1:])
+            for position in _match_positions(pattern, data, data, end):
                 yield first, position
 
     @cached_property
     def _scanner(self) -> LiteralScanner | None:
-        """The Hyperscan search for ``folded_literals``, or None to search ``folded_patterns`` with ``re``."""
-        return literal_scanner(self.folded_literals)
+        """The Hyperscan search for ``literals``, or None to search the folded block with ``folded_patterns``."""
+        return literal_scanner(self.literals, caseless=True)
 
     @cached_property
     def _rules_by_first_byte(self) -> dict[bytes, tuple[int, ...] | None]:
@@ -512,7 +527,8 @@ def _match_positions(
 ) -> Iterator[int]:
     """Yield the start of every match of ``pattern`` in ``haystack[:end]``, at most one per line of ``data``.
 
-    ``haystack`` is ``data`` folded, where a newline no longer reads as one.
+    ``haystack`` is ``data``, or ``data`` folded, where a newline no longer
+    reads as one.
 
     While the pattern's first byte is rare, jumping from one occurrence of it
     to the next with ``find`` (a memchr) and matching there is many times
@@ -523,7 +539,9 @@ def _match_positions(
     first = _first_token(pattern.pattern)[-1:]
     position = 0
     misses = 0
-    while misses < FREE_MISSES or misses * MIN_BYTES_PER_MISS < position:
+    # A pattern that ignores case may start with the other case of a letter, which find would skip.
+    jumps = not (pattern.flags & re.IGNORECASE and first.isalpha())
+    while jumps and (misses < FREE_MISSES or misses * MIN_BYTES_PER_MISS < position):
         position = haystack.find(first, position, end)
         if position < 0:
             return
