@@ -311,3 +311,27 @@ def test_block_reader_restores_switch_interval(tmp_path, monkeypatch, stop_early
         assert sys.getswitchinterval() == pytest.approx(0.004)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_overlapping_readers_restore_switch_interval(tmp_path, monkeypatch):
+    # Two hunts in threads of one process run readers at the same time. The
+    # interval must stay low while either reads and come back once both end,
+    # whichever ends first.
+    monkeypatch.setattr(source_module, "BATCH_BYTES", 64)
+    log = tmp_path / "plain.log"
+    log.write_bytes(b"PUT rclone/v1.66\n" * 40 + b"GET /index.html HTTP/1.1 200 curl/8.5.0 padding\n" * 40)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        first = iter(LineReader(log, line_filter=LinePrefilter.build([LITERAL])))
+        second = iter(LineReader(log, line_filter=LinePrefilter.build([LITERAL])))
+        next(first)
+        next(second)
+        first.close()
+        while_second_reads = sys.getswitchinterval()
+        second.close()
+
+        assert while_second_reads <= blocks_module.SWITCH_INTERVAL
+        assert sys.getswitchinterval() == pytest.approx(0.004)
+    finally:
+        sys.setswitchinterval(before)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import mmap
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +81,37 @@ class Block:
         return self.view[self.end : self.filled]
 
 
+class _SharedSwitchInterval:
+    """Python's switch interval, lowered to SWITCH_INTERVAL while any block reader runs.
+
+    Readers may run at the same time in threads of one process, so the first
+    to start saves the process's interval and the last to end restores it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._saved = 0.0
+
+    @contextmanager
+    def lowered(self) -> Iterator[None]:
+        with self._lock:
+            if self._readers == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL))
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if self._readers == 0:
+                    sys.setswitchinterval(self._saved)
+
+
+_switch_interval = _SharedSwitchInterval()
+
+
 @dataclass
 class BlockReader:
     """Iterate over the blocks of one file, whose first bytes, already read, are ``head``.
@@ -95,22 +128,17 @@ class BlockReader:
 
     def __iter__(self) -> Iterator[Block]:
         blocks = [Block(self.block_bytes), Block(self.block_bytes)]
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
-        try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxyhunt-read") as worker:
-                pending = worker.submit(self._fill, blocks[0], None)
-                index = 0
-                while pending is not None:
-                    block = pending.result()
-                    pending = None
-                    if not block.last:
-                        index = 1 - index
-                        pending = worker.submit(self._fill, blocks[index], block)
-                    if block.end or block.filled:
-                        yield block
-        finally:
-            sys.setswitchinterval(interval)
+        with _switch_interval.lowered(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="proxyhunt-read") as worker:
+            pending = worker.submit(self._fill, blocks[0], None)
+            index = 0
+            while pending is not None:
+                block = pending.result()
+                pending = None
+                if not block.last:
+                    index = 1 - index
+                    pending = worker.submit(self._fill, blocks[index], block)
+                if block.end or block.filled:
+                    yield block
 
     def _fill(self, block: Block, previous: Block | None) -> Block:
         """Fill ``block`` with the tail of ``previous`` and the next bytes of the file, then fold and index it."""
