@@ -25,6 +25,8 @@ def _cells(result: Result) -> tuple[str, ...]:
     ratio = f"{result.ratio:.1f}" if result.ratio is not None else "-"
     rss = f"{result.peak_rss_bytes / 2**20:,.0f}" if result.peak_rss_bytes else "-"
     matches = "-" if result.matches is None else f"{result.matches:,}"
+    if result.rows_read is not None:
+        matches = f"{result.rows_read:,} rows"
     cpu = "-" if result.cpu_seconds is None else f"{result.cpu_seconds:.2f}"
     return (result.label, f"{result.seconds:.2f}", cpu, f"{megabytes_per_second:,.1f}", events, ratio, rss, matches)
 

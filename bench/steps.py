@@ -54,6 +54,8 @@ class Result:
     rules: int | None = None
     baseline_seconds: float | None = None
     note: str = ""
+    # Rows that a DuckDB floor read, to check that it read every event.
+    rows_read: int | None = None
 
     @property
     def label(self) -> str:
@@ -152,14 +154,15 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
 
     if "duckdb-copy" in steps:
         measured = run([sys.executable, "-m", "bench.baselines", "duckdb-copy", fmt, str(log)])
-        results.append(_result("duckdb-copy", measured, None, baseline, base))
+        results.append(replace(_result("duckdb-copy", measured, None, baseline, base), rows_read=int(measured.stdout)))
     if "duckdb-fields" in steps:
         if fmt == "squid":
             note = "not run: Squid pads fields with runs of spaces, which DuckDB's CSV reader cannot split"
             results.append(Result(step="duckdb-fields", note=note, **base))
         else:
             measured = run([sys.executable, "-m", "bench.baselines", "duckdb-fields", fmt, str(log)])
-            results.append(_result("duckdb-fields", measured, None, baseline, base))
+            result = _result("duckdb-fields", measured, None, baseline, base)
+            results.append(replace(result, rows_read=int(measured.stdout)))
 
     dataset = workdir / f"{fmt}-parquet"
     if "normalize" in steps or "sigmahq" in steps or "duckdb-scan" in steps:
@@ -175,7 +178,7 @@ def run_steps(fmt: str, log: Path, steps: list[str], workdir: Path, rules: Path 
 
     if "duckdb-scan" in steps:
         measured = run([sys.executable, "-m", "bench.baselines", "duckdb-scan", fmt, str(dataset)])
-        results.append(_result("duckdb-scan", measured, None, baseline, base))
+        results.append(replace(_result("duckdb-scan", measured, None, baseline, base), rows_read=int(measured.stdout)))
     if "sigmahq" in steps:
         results.append(_run_sigmahq(dataset, workdir, rules, baseline, base))
     return results

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.__main__ import _check_agreement
 from bench.generate import RCLONE_SHARE, generate
-from bench.steps import count_events
+from bench.steps import Result, count_events
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,3 +93,13 @@ def _baseline(name: str, path: Path, fmt: str = "zeek") -> int:
     )
     assert completed.returncode == 0, completed.stderr
     return int(completed.stdout)
+
+
+def test_check_flags_floor_that_drops_rows(capsys):
+    base = {"fmt": "zeek", "input_bytes": 1000, "events": 46}
+    complete = Result(step="duckdb-fields", seconds=1.0, rows_read=46, **base)
+    short = Result(step="duckdb-fields", seconds=1.0, rows_read=45, **base)
+
+    assert _check_agreement([complete]) == 0
+    assert _check_agreement([short]) == 1
+    assert "read 45 rows of 46 events" in capsys.readouterr().err
