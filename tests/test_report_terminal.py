@@ -10,6 +10,7 @@ import re
 import select
 import subprocess
 import sys
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -103,6 +104,24 @@ def test_safe_text_hostile_values(name: str) -> None:
     for character in RAW_CHARACTERS:
         assert character not in text, f"{character!r} passed through"
     assert "\\x" in text or "\\u" in text
+
+
+def test_safe_text_escapes_invisible_characters() -> None:
+    # Zero-width characters, the soft hyphen, a byte-order mark and tag
+    # characters can hide text inside a user agent that looks unchanged.
+    assert safe_text("rclone\u200b/v1") == "rclone\\u200b/v1"
+    assert safe_text("a\u200c\u200d\u2060\u00ad\ufeffb") == "a\\u200c\\u200d\\u2060\\xad\\ufeffb"
+    assert safe_text("ua\U000e0041\U000e007f") == "ua\\U000e0041\\U000e007f"
+    assert safe_text("caf\u00e9 \u4e2d\u6587 \U0001f600") == "caf\u00e9 \u4e2d\u6587 \U0001f600"
+
+
+def test_safe_text_escapes_every_format_character() -> None:
+    hidden = "".join(chr(code) for code in range(0x110000) if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp"))
+
+    shown = safe_text(hidden)
+
+    assert not any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in shown)
+    assert shown.count("\\") == len(hidden)
 
 
 def test_safe_text_shows_sequences() -> None:

@@ -8,22 +8,33 @@ escapes instead of being passed to a terminal, a spreadsheet or a browser.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
-# C0 controls, DEL, C1 controls (0x9b is a one-byte CSI on some terminals), the
-# Unicode line and paragraph separators, and the bidirectional marks, embeddings,
-# overrides and isolates that can make text display in another order than it is stored.
-_UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Every character but printable ASCII is looked up, and those of these Unicode
+# categories are escaped. Controls: C0, DEL and C1, where 0x9b is a one-byte
+# CSI on some terminals. Format characters: the bidirectional marks and
+# overrides that reorder text, zero-width spaces and joiners, invisible tag
+# characters. Line and paragraph separators, and surrogates left by
+# undecodable bytes. So a value can neither hide characters nor change how
+# the text around it reads.
+_CANDIDATES = re.compile(r"[^\x20-\x7e]")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def _escape_character(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    character = match.group()
+    if unicodedata.category(character) not in _UNSAFE_CATEGORIES:
+        return character
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def safe_text(value: Any) -> str:
-    """Return a value as text, with control and bidirectional-formatting characters shown as ``\\xHH`` or ``\\uHHHH``.
+    """Return a value as text, with control, format and separator characters shown as ``\\xHH``, ``\\uHHHH`` or ``\\UHHHHHHHH``.
 
     ``None`` becomes an empty string. The result contains no character that a
     terminal interprets (so no escape sequence, OSC 8 hyperlink or window title
@@ -32,7 +43,7 @@ def safe_text(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
-    return _UNSAFE_CHARACTERS.sub(_escape_character, text)
+    return _CANDIDATES.sub(_escape_character, text)
 
 
 def format_bytes(value: int | None) -> str:
