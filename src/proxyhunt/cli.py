@@ -28,6 +28,7 @@ Exit status:
   1  findings (even if some inputs or rules could not be read)
   2  error: bad usage, or no findings while some input or rule could
      not be read, or no input carries the fields the rules need
+  130  interrupted with Ctrl-C
 
 \b
 Examples:
@@ -942,6 +943,7 @@ and spill files reach a third of --memory-limit.
 Exit status:
   0  every input was converted
   2  error: bad usage, or some input could not be read (the others are converted)
+  130  interrupted with Ctrl-C
 
 \b
 Examples:
