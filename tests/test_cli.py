@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import pty
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -505,3 +508,44 @@ def test_unreadable_inputs_keep_earlier_output(tmp_path):
     assert result.returncode == 2
     assert earlier.read_text() == '{"earlier": true}\n'
     assert "was not written, because no input could be read" in result.stderr
+
+
+def test_ctrl_c_exits_130():
+    # A hunt of standard input blocks until its writer sends data, so the
+    # interrupt is sure to arrive while it reads.
+    hunt = subprocess.Popen(
+        [sys.executable, "-m", "proxyhunt", "hunt", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    hunt.stdin.write('10.0.0.1 - - [02/Nov/2026:00:00:00 +0000] "GET http://a.test/ HTTP/1.1" 200 1 "-" "curl/8"\n')
+    hunt.stdin.flush()
+    _wait_for_read_of_stdin(hunt.pid)
+
+    hunt.send_signal(signal.SIGINT)
+    _, stderr = hunt.communicate(timeout=60)
+
+    assert hunt.returncode == 130
+    assert "Traceback" not in stderr
+    assert "Interrupted." in stderr or "Aborted." in stderr
+
+
+# The number of the read system call on each machine that Linux reports in /proc.
+READ_SYSCALLS = {"x86_64": 0, "aarch64": 63}
+
+
+def _wait_for_read_of_stdin(pid: int) -> None:
+    """Wait until the process's main thread is blocked in read(0, ...), as Linux shows in /proc."""
+    syscall = Path(f"/proc/{pid}/syscall")
+    number = READ_SYSCALLS.get(platform.machine())
+    if not syscall.exists() or number is None:
+        pytest.skip("needs Linux's /proc/PID/syscall on x86-64 or arm64 to know when the hunt reads")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        # The line starts with the system call's number and its first argument, here file descriptor 0.
+        if syscall.read_text().startswith(f"{number} 0x0 "):
+            return
+        time.sleep(0.05)
+    pytest.fail("the hunt never blocked reading standard input")
