@@ -270,6 +270,22 @@ def test_cli_normalize_errors(tmp_path: Path) -> None:
     assert "missing.log" in missing.stderr
 
 
+def test_cli_normalize_warns_of_damaged_lines(tmp_path: Path) -> None:
+    # normalize keeps such lines, as hunt does, and must say so as hunt does.
+    log = tmp_path / "access.log"
+    damaged = combined_line(2, 1, "curl/BAD8").encode().replace(b"BAD", b"\xff")
+    log.write_bytes(combined_line(1, 1, "curl/8.5.0").encode() + damaged)
+
+    converted = run_cli("normalize", str(log), "--to", str(tmp_path / "lake"), "--format", "combined")
+    quiet = run_cli("normalize", str(log), "--to", str(tmp_path / "lake"), "--format", "combined", "--quiet")
+
+    assert converted.returncode == 0, converted.stderr
+    assert "2 events written" in converted.stdout
+    assert "warning: " in converted.stderr
+    assert "1 line not valid UTF-8, decoded with U+FFFD" in converted.stderr
+    assert "1 line not valid UTF-8" in quiet.stderr
+
+
 @pytest.mark.parametrize("limit", ["1KB", "10MB"])
 def test_memory_limit_below_batch_size(tmp_path: Path, limit: str) -> None:
     log = tmp_path / "access.log"

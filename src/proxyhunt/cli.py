@@ -1000,7 +1000,8 @@ def normalize_command(
     on DuckDB or with --engine spark.
     """
     from proxyhunt.normalize import NormalizeError, normalize
-    from proxyhunt.report.text import count_noun
+    from proxyhunt.report.messages import file_messages
+    from proxyhunt.report.text import count_noun, safe_text
 
     _configure_logging(verbose, quiet)
     _check_format_descriptions(squid_logformat, map_path)
@@ -1020,13 +1021,15 @@ def normalize_command(
         raise click.ClickException(str(error)) from None
 
     for report in result.files:
-        if report.error:
-            click.echo(f"error: {report.path}: {report.error}", err=True)
-        elif not quiet:
+        if not report.error and not quiet:
             click.echo(
                 f"{report.path}: {report.format or 'empty'}, {count_noun(report.parsed, 'event')} written, "
                 f"{count_noun(report.rejected, 'line')} rejected, {report.skipped} skipped"
             )
+        # The line above counts the rejected lines, and notes are left out with --quiet, as for hunt.
+        for message in file_messages(report, rejects_written=rejects_path is not None, rejected=False):
+            if message.kind != "note" or not quiet:
+                click.echo(f"{message.kind}: {safe_text(message.text)}", err=True)
     if not quiet:
         replaced = sum(output.replaced for output in result.outputs)
         click.echo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxyhunt.formats.loader import FileReport
 from proxyhunt.hunt import CoverageGap, HuntResult
 from proxyhunt.report.text import count_noun
 
@@ -23,56 +24,7 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
     """Return file errors, rule problems, coverage gaps and visibility notes, one message each."""
     messages: list[ReportMessage] = []
     for report in result.files:
-        if report.error:
-            messages.append(ReportMessage("error", f"{report.path}: {report.error}"))
-        if report.own_report:
-            messages.append(
-                ReportMessage(
-                    "note",
-                    f"{report.path}: skipped, because it is a proxyhunt {report.own_report}, not a proxy log; "
-                    "write reports outside the hunted directory, or pass --format to read it as a log",
-                )
-            )
-        if report.held_by:
-            messages.append(
-                ReportMessage(
-                    "note",
-                    f"{report.path}: read from the dataset {report.held_by}, which holds it unchanged since it was "
-                    "normalized, so its events count once",
-                )
-            )
-        if report.grown_from:
-            messages.append(
-                ReportMessage(
-                    "note",
-                    f"{report.path}: grew since it was normalized into {report.grown_from}, so it is hunted in full "
-                    "as a log and the dataset's older copy of it is left out",
-                )
-            )
-        for warning in report.warnings:
-            messages.append(ReportMessage("warning", f"{report.path}: {warning}"))
-        if report.rejected:
-            hint = "" if rejects_written else "; write them with --rejects FILE"
-            messages.append(ReportMessage("warning", f"{report.path}: {count_noun(report.rejected, 'line')} rejected{hint}"))
-        for column, count in sorted(report.invalid_values.items()):
-            messages.append(
-                ReportMessage("warning", f"{report.path}: {count_noun(count, f'invalid {column} value')} left empty (NULL)")
-            )
-        if report.ignored_text_lines:
-            messages.append(
-                ReportMessage(
-                    "warning",
-                    f"{report.path}: {count_noun(report.ignored_text_lines, 'line')} with text at the end that "
-                    f"{report.format} does not define; it is kept in RawEvent but matched by no field",
-                )
-            )
-        if report.invalid_utf8_lines:
-            messages.append(
-                ReportMessage(
-                    "warning",
-                    f"{report.path}: {count_noun(report.invalid_utf8_lines, 'line')} not valid UTF-8, decoded with U+FFFD",
-                )
-            )
+        messages += file_messages(report, rejects_written)
 
     for problem in result.rule_problems:
         messages.append(ReportMessage("error", f"rule {problem}"))
@@ -91,6 +43,62 @@ def collect_messages(result: HuntResult, rejects_written: bool = False) -> list[
     messages += _coverage_messages(result.coverage)
     for note in result.notes:
         messages.append(ReportMessage("note", note))
+    return messages
+
+
+def file_messages(report: FileReport, rejects_written: bool = False, rejected: bool = True) -> list[ReportMessage]:
+    """Return the error, warnings and notes about one input file; ``rejected`` false leaves out the count of rejected lines."""
+    messages: list[ReportMessage] = []
+    if report.error:
+        messages.append(ReportMessage("error", f"{report.path}: {report.error}"))
+    if report.own_report:
+        messages.append(
+            ReportMessage(
+                "note",
+                f"{report.path}: skipped, because it is a proxyhunt {report.own_report}, not a proxy log; "
+                "write reports outside the hunted directory, or pass --format to read it as a log",
+            )
+        )
+    if report.held_by:
+        messages.append(
+            ReportMessage(
+                "note",
+                f"{report.path}: read from the dataset {report.held_by}, which holds it unchanged since it was "
+                "normalized, so its events count once",
+            )
+        )
+    if report.grown_from:
+        messages.append(
+            ReportMessage(
+                "note",
+                f"{report.path}: grew since it was normalized into {report.grown_from}, so it is hunted in full "
+                "as a log and the dataset's older copy of it is left out",
+            )
+        )
+    for warning in report.warnings:
+        messages.append(ReportMessage("warning", f"{report.path}: {warning}"))
+    if report.rejected and rejected:
+        hint = "" if rejects_written else "; write them with --rejects FILE"
+        messages.append(ReportMessage("warning", f"{report.path}: {count_noun(report.rejected, 'line')} rejected{hint}"))
+    for column, count in sorted(report.invalid_values.items()):
+        messages.append(
+            ReportMessage("warning", f"{report.path}: {count_noun(count, f'invalid {column} value')} left empty (NULL)")
+        )
+    if report.ignored_text_lines:
+        messages.append(
+            ReportMessage(
+                "warning",
+                f"{report.path}: {count_noun(report.ignored_text_lines, 'line')} with text at the end that "
+                f"{report.format} does not define; it is kept in RawEvent but matched by no field",
+            )
+        )
+    if report.invalid_utf8_lines:
+        messages.append(
+            ReportMessage(
+                "warning",
+                f"{report.path}: {count_noun(report.invalid_utf8_lines, 'line')} not valid UTF-8, decoded with U+FFFD",
+            )
+        )
     return messages
 
 
