@@ -271,7 +271,7 @@ def test_cli_normalize_errors(tmp_path: Path) -> None:
 
 
 def test_cli_normalize_warns_of_damaged_lines(tmp_path: Path) -> None:
-    # normalize keeps such lines, as hunt does, and must say so as hunt does.
+    # normalize keeps such lines, as hunt does, and must warn of them as hunt does.
     log = tmp_path / "access.log"
     damaged = combined_line(2, 1, "curl/BAD8").encode().replace(b"BAD", b"\xff")
     log.write_bytes(combined_line(1, 1, "curl/8.5.0").encode() + damaged)

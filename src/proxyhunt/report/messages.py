@@ -59,6 +59,7 @@ def file_messages(report: FileReport, rejects_written: bool = False, rejected: b
                 "write reports outside the hunted directory, or pass --format to read it as a log",
             )
         )
+
     if report.held_by:
         messages.append(
             ReportMessage(
@@ -75,6 +76,7 @@ def file_messages(report: FileReport, rejects_written: bool = False, rejected: b
                 "as a log and the dataset's older copy of it is left out",
             )
         )
+
     for warning in report.warnings:
         messages.append(ReportMessage("warning", f"{report.path}: {warning}"))
     if report.rejected and rejected:
@@ -92,6 +94,7 @@ def file_messages(report: FileReport, rejects_written: bool = False, rejected: b
                 f"{report.format} does not define; it is kept in RawEvent but matched by no field",
             )
         )
+
     if report.invalid_utf8_lines:
         messages.append(
             ReportMessage(
