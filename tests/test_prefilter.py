@@ -259,3 +259,14 @@ def test_literal_scanner_reports_every_start():
     assert found == [(0, 0), (0, 2), (0, 4), (0, 11), (1, 0), (1, 2), (2, 7)]
     # A match must end by ``end``: the last "ab" starts at 11 and ends at 13.
     assert cut == [(0, 0), (0, 2), (0, 4), (1, 0), (1, 2), (2, 7)]
+
+
+@pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyperscan is not installed on this platform")
+def test_literal_scanner_finds_prefixes_at_line_starts():
+    scanner = literal_scan.LiteralScanner([b"ab"], caseless=True, line_prefixes=[b"#f"])
+    haystack = b"#fx\nAB #f\n#f\n#F"
+
+    found = sorted(scanner.matches(haystack, len(haystack)))
+
+    # The literal ignores case; a prefix counts only at a line start, and matches its own case.
+    assert found == [(0, 4), (1, 0), (1, 10)]

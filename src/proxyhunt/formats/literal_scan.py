@@ -32,27 +32,29 @@ ENABLED = True
 
 
 class LiteralScanner:
-    """The literals of a prefilter, compiled into one Hyperscan database.
+    """The literals of a prefilter and its line prefixes, compiled into one Hyperscan database.
 
-    They are matched byte for byte, or ignoring ASCII case when ``caseless``
-    is true, as Hyperscan does without its UTF-8 mode.
+    Literals match anywhere, byte for byte, or ignoring ASCII case when
+    ``caseless`` is true, as Hyperscan does without its UTF-8 mode. Line
+    prefixes match byte for byte at the start of a line. Match numbers count
+    the literals first, then the prefixes.
     """
 
-    def __init__(self, literals: Sequence[bytes], caseless: bool = False) -> None:
-        self.literals = tuple(literals)
-        self.lengths = tuple(len(literal) for literal in self.literals)
-        # Each byte is written as \xHH, so no byte of a literal reads as regular expression syntax.
-        expressions = [b"".join(b"\\x%02x" % byte for byte in literal) for literal in self.literals]
+    def __init__(self, literals: Sequence[bytes], caseless: bool = False, line_prefixes: Sequence[bytes] = ()) -> None:
+        self.lengths = tuple(len(text) for text in (*literals, *line_prefixes))
+        # Each byte is written as \xHH, so no byte reads as regular expression syntax.
+        expressions = [_escaped(literal) for literal in literals]
+        expressions += [b"^" + _escaped(prefix) for prefix in line_prefixes]
+        flags = [hyperscan.HS_FLAG_CASELESS if caseless else 0] * len(literals)
+        # With MULTILINE, ^ matches at the start of the block and after every newline.
+        flags += [hyperscan.HS_FLAG_MULTILINE] * len(line_prefixes)
         self.database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.database.compile(
-            expressions=expressions,
-            ids=list(range(len(expressions))),
-            elements=len(expressions),
-            flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0] * len(expressions),
+            expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
         )
 
     def matches(self, haystack: Buffer, end: int) -> list[tuple[int, int]]:
-        """Return (literal number, start offset) for every occurrence of a literal in ``haystack[:end]``, in no set order."""
+        """Return (match number, start offset) for every match in ``haystack[:end]``, in no set order."""
         found: list[tuple[int, int]] = []
 
         def on_match(number: int, _start: int, stop: int, _flags: int, _context: object) -> None:
@@ -63,12 +65,18 @@ class LiteralScanner:
         return found
 
 
-def literal_scanner(literals: Sequence[bytes], caseless: bool = False) -> LiteralScanner | None:
-    """Return a scanner for ``literals``, or None when Hyperscan is not installed, is turned off or fails."""
+def _escaped(text: bytes) -> bytes:
+    return b"".join(b"\\x%02x" % byte for byte in text)
+
+
+def literal_scanner(
+    literals: Sequence[bytes], caseless: bool = False, line_prefixes: Sequence[bytes] = ()
+) -> LiteralScanner | None:
+    """Return a scanner for ``literals`` and ``line_prefixes``, or None when Hyperscan is not installed, is turned off or fails."""
     if hyperscan is None or not ENABLED or not literals:
         return None
     try:
-        return LiteralScanner(literals, caseless)
+        return LiteralScanner(literals, caseless, line_prefixes)
     except hyperscan.error as error:
         # The re search finds the same lines, only more slowly, so a failure here costs speed alone.
         log.warning("the literal search falls back to Python's re, because Hyperscan failed: %s", error)

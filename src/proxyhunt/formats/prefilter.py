@@ -332,7 +332,8 @@ class LinePrefilter:
 
         header_starts = np.empty(0, dtype=np.int64)
         first_bytes = sorted({prefix[0] for prefix in self.header_prefixes})
-        if first_bytes and end:
+        # Hyperscan finds the header lines itself, in the same pass as the literals.
+        if first_bytes and end and self._scanner is None:
             # The bytes that start header lines are rare in other lines, so their
             # offsets are found first and kept where a newline precedes them.
             # That takes two passes over the block instead of four.
@@ -359,11 +360,9 @@ class LinePrefilter:
         index = self.index(data, end) if index is None else index
 
         lines = int(np.count_nonzero(index.newlines)) + (0 if end == 0 or data[end - 1] == NEWLINE else 1)
-        starts = self._literal_line_starts(data, end, index.folded)
-        for start in index.header_starts.tolist():
-            for prefix in self.header_prefixes:
-                if start + len(prefix) <= end and data[start : start + len(prefix)] == prefix:
-                    starts.add(start)
+        scan = None if self._scanner is None else self._scanner.matches(data, end)
+        starts = self._literal_line_starts(data, end, index.folded, scan)
+        starts |= self._header_line_starts(data, end, index, scan)
 
         # The share of kept lines is judged without the sample, which is kept whatever it holds.
         sample: set[int] = set()
@@ -385,7 +384,23 @@ class LinePrefilter:
             selected.append((number, start, end if stop < 0 else stop))
         return Selection(selected, lines)
 
-    def _literal_line_starts(self, data: Buffer, end: int, folded: Buffer) -> set[int]:
+    def _header_line_starts(
+        self, data: Buffer, end: int, index: BlockIndex, scan: list[tuple[int, int]] | None
+    ) -> set[int]:
+        """Return the start offset of every line that starts with one of ``header_prefixes``."""
+        if scan is not None:
+            return {position for number, position in scan if number >= len(self.literals)}
+
+        starts = set()
+        for start in index.header_starts.tolist():
+            for prefix in self.header_prefixes:
+                if start + len(prefix) <= end and data[start : start + len(prefix)] == prefix:
+                    starts.add(start)
+        return starts
+
+    def _literal_line_starts(
+        self, data: Buffer, end: int, folded: Buffer | None, scan: list[tuple[int, int]] | None
+    ) -> set[int]:
         """Return the start offset of every line whose lowercased bytes match one of ``patterns``.
 
         The folded patterns nominate candidate lines, and each candidate is
@@ -396,7 +411,7 @@ class LinePrefilter:
         # A line that one pattern's rules do not keep may still meet the rules of another
         # pattern, so with required sets a line is checked once per first byte.
         checked: set[tuple[bytes, int]] = set()
-        for first, position in self._candidates(data, end, folded):
+        for first, position in self._candidates(data, end, folded, scan):
             start = data.rfind(b"\n", 0, position) + 1
             key = (first if self.required else b"", start)
             if key in checked or start in starts:
@@ -409,21 +424,25 @@ class LinePrefilter:
                 starts.add(start)
         return starts
 
-    def _candidates(self, data: Buffer, end: int, folded: Buffer | None) -> Iterator[tuple[bytes, int]]:
+    def _candidates(
+        self, data: Buffer, end: int, folded: Buffer | None, scan: list[tuple[int, int]] | None
+    ) -> Iterator[tuple[bytes, int]]:
         """Yield (folded first byte, offset) for matches, at least one for each line and pattern that match.
 
-        ``folded`` is None when Hyperscan searches the raw block.
+        ``scan`` is what Hyperscan found in the raw block, or None when the
+        folded block is searched with ``re``.
         """
-        scanner = self._scanner
-        if scanner is None:
+        if scan is None:
             for pattern in self.folded_patterns:
                 first = _first_token(pattern.pattern)[-1:]
                 for position in _match_positions(pattern, folded, data, end):
                     yield first, position
             return
 
-        for number, position in scanner.matches(data, end):
-            yield _fold(self.literals[number][:1]), position
+        literals = len(self.literals)
+        for number, position in scan:
+            if number < literals:
+                yield _fold(self.literals[number][:1]), position
         for pattern in self.raw_others:
             first = _fold(_first_token(pattern.pattern)[-1:])
             for position in _match_positions(pattern, data, data, end):
@@ -431,8 +450,8 @@ class LinePrefilter:
 
     @cached_property
     def _scanner(self) -> LiteralScanner | None:
-        """The Hyperscan search for ``literals``, or None to search the folded block with ``folded_patterns``."""
-        return literal_scanner(self.literals, caseless=True)
+        """The Hyperscan search for ``literals`` and the header lines, or None to search the folded block with ``re``."""
+        return literal_scanner(self.literals, caseless=True, line_prefixes=self.header_prefixes)
 
     @cached_property
     def _rules_by_first_byte(self) -> dict[bytes, tuple[int, ...] | None]:
