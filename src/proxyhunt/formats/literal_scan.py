@@ -54,7 +54,7 @@ class LiteralScanner:
         )
 
     def matches(self, haystack: Buffer, end: int) -> list[tuple[int, int]]:
-        """Return (match number, start offset) for every match in ``haystack[:end]``, in no set order."""
+        """Return (match number, start offset) for every match in ``haystack[:end]``, in any order."""
         found: list[tuple[int, int]] = []
 
         def on_match(number: int, _start: int, stop: int, _flags: int, _context: object) -> None:
