@@ -187,13 +187,14 @@ class BlockIndex:
 
     ``folded`` is the block with bit 0x20 set in every byte, or None when
     Hyperscan searches the raw block. ``newlines`` marks each newline byte,
-    and ``header_starts`` are the offsets of the lines that start with the
-    first byte of a header prefix.
+    and ``newline_count`` counts them. ``header_starts`` are the offsets of
+    the lines that start with the first byte of a header prefix.
     """
 
     folded: Buffer | None
     newlines: np.ndarray
     header_starts: np.ndarray
+    newline_count: int
 
 
 @dataclass(frozen=True)
@@ -344,7 +345,8 @@ class LinePrefilter:
             candidates = np.flatnonzero(is_first_byte)
             after_newline = source[np.maximum(candidates - 1, 0)] == NEWLINE
             header_starts = candidates[(candidates == 0) | after_newline]
-        return BlockIndex(folded, newlines, header_starts)
+        # Counted here, on the reader's worker thread, and not in select, which runs on the main thread.
+        return BlockIndex(folded, newlines, header_starts, int(np.count_nonzero(newlines)))
 
     def select(
         self, data: Buffer, first_line: int, end: int | None = None, index: BlockIndex | None = None
@@ -359,7 +361,7 @@ class LinePrefilter:
         end = len(data) if end is None else end
         index = self.index(data, end) if index is None else index
 
-        lines = int(np.count_nonzero(index.newlines)) + (0 if end == 0 or data[end - 1] == NEWLINE else 1)
+        lines = index.newline_count + (0 if end == 0 or data[end - 1] == NEWLINE else 1)
         scan = None if self._scanner is None else self._scanner.matches(data, end)
         starts = self._literal_line_starts(data, end, index.folded, scan)
         starts |= self._header_line_starts(data, end, index, scan)
