@@ -248,25 +248,64 @@ def test_literal_search_engine_in_use(literal_search):
     assert [pattern.pattern[:1] for pattern in prefilter.raw_others] == [b"%", b"\xc4"]
 
 
-@pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyperscan is not installed on this platform")
-def test_literal_scanner_reports_every_start():
-    scanner = literal_scan.LiteralScanner([b"ab", b"abab", b"b\x00c"])
-    haystack = bytearray(b"ababab b\x00c ab")
-
-    found = sorted(scanner.matches(haystack, len(haystack)))
-    cut = sorted(scanner.matches(haystack, 12))
-
-    assert found == [(0, 0), (0, 2), (0, 4), (0, 11), (1, 0), (1, 2), (2, 7)]
-    # A match must end by ``end``: the last "ab" starts at 11 and ends at 13.
-    assert cut == [(0, 0), (0, 2), (0, 4), (1, 0), (1, 2), (2, 7)]
+needs_hyperscan = pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyperscan is not installed on this platform")
 
 
-@pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyperscan is not installed on this platform")
+@needs_hyperscan
+def test_literal_scanner_reports_each_line_once_per_group():
+    scanner = literal_scan.LiteralScanner([b"ab", b"xyz", b"b\x00c"], caseless=True, groups=[0, 1, 1])
+    haystack = bytearray(b"xyz AB b\x00c\nnone\nend ab")
+
+    found = scanner.scan_lines(haystack, len(haystack))
+
+    # "b\x00c" shares xyz's group, so the first line repeats group 1 after xyz.
+    assert sorted(found.literals) == [(0, 0), (0, 16), (1, 0)]
+    assert found.repeated == [0]
+    assert found.headers == []
+    assert found.lines == 2
+
+
+@needs_hyperscan
+def test_literal_scanner_resumes_after_a_repeat():
+    # A line that repeats a literal millions of times costs two matches, and
+    # the next line, with a header prefix, is still scanned.
+    scanner = literal_scan.LiteralScanner([b"aaaa", b"rclone/v"], caseless=True, line_prefixes=[b"#f"])
+    haystack = b"a" * 3_000_000 + b" rclone/v\n#fields rclone/v1\n#f\nplain"
+
+    found = scanner.scan_lines(haystack, len(haystack))
+
+    second = 3_000_000 + len(" rclone/v\n")
+    assert found.literals == [(0, 0), (1, second)]
+    assert found.repeated == [0]
+    assert sorted(found.headers) == [second, second + len("#fields rclone/v1\n")]
+
+
+@needs_hyperscan
+def test_literal_scanner_stops_at_line_limit():
+    scanner = literal_scan.LiteralScanner([b"ab"])
+    haystack = b"ab\n" * 10
+
+    assert not scanner.scan_lines(haystack, len(haystack), max_lines=10).too_many
+    assert scanner.scan_lines(haystack, len(haystack), max_lines=9).too_many
+
+
+@needs_hyperscan
+def test_literal_scanner_searches_prefix_of_long_literal():
+    long = b"x" * 500 + b"tail"
+    scanner = literal_scan.LiteralScanner([long])
+    haystack = b"x" * 600 + b"\n" + b"y" * 10
+
+    # The first MAX_LITERAL_BYTES bytes nominate the line; the prefilter's check of the line decides.
+    assert scanner.scan_lines(haystack, len(haystack)).literals == [(0, 0)]
+
+
+@needs_hyperscan
 def test_literal_scanner_finds_prefixes_at_line_starts():
     scanner = literal_scan.LiteralScanner([b"ab"], caseless=True, line_prefixes=[b"#f"])
     haystack = b"#fx\nAB #f\n#f\n#F"
 
-    found = sorted(scanner.matches(haystack, len(haystack)))
+    found = scanner.scan_lines(haystack, len(haystack))
 
     # The literal ignores case; a prefix counts only at a line start, and matches its own case.
-    assert found == [(0, 4), (1, 0), (1, 10)]
+    assert found.literals == [(0, 4)]
+    assert sorted(found.headers) == [0, 10]

@@ -1,4 +1,4 @@
-"""Find every occurrence of many byte literals in a block in one pass, with Hyperscan when it is installed.
+"""Find the lines of a block that contain any of many byte literals in one pass, with Hyperscan when it is installed.
 
 Python's ``re`` tests a pattern at every position of a block, so a prefilter
 with many literals scanned the block once for each first byte: 22 passes for
@@ -6,15 +6,17 @@ the bundled rules. Hyperscan compiles all literals into one automaton and
 scans the block once, about 25 times faster for those literals (measured in
 BENCHMARKS.md). It releases the GIL while it scans.
 
-The ``hyperscan`` package ships wheels for Linux and Windows on x86-64 and
-for macOS. Where it is missing, ``literal_scanner`` returns None and the
-prefilter keeps its ``re`` search, which finds the same lines.
+The ``hyperscan`` package ships wheels for Linux on x86-64 and ARM64, for
+Windows on x86-64 and for macOS. Where it is missing, ``literal_scanner``
+returns None and the prefilter keeps its ``re`` search, which finds the same
+lines.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 try:
@@ -30,39 +32,152 @@ log = logging.getLogger(__name__)
 # Tests set this to False to run the ``re`` search on machines that have Hyperscan.
 ENABLED = True
 
+# Hyperscan limits the length of an expression, and each byte is written as
+# four characters. A line that contains a longer literal contains its first
+# MAX_LITERAL_BYTES bytes, so those are searched, and the prefilter's check of
+# the line decides.
+MAX_LITERAL_BYTES = 200
+
+
+@dataclass
+class LineMatches:
+    """The lines of a block in which a scan found something, each named by the offset of its start.
+
+    ``literals`` holds (literal number, line start) for the first literal of
+    each group found in a line. ``repeated`` lists the lines where a group was found
+    twice: the scan of such a line stops there, so the line may hold literals
+    of other groups that were not reported, and must be tested against every
+    rule. ``headers`` lists the lines that start with a line prefix.
+    ``too_many`` is set when more lines than the scan's limit had a literal,
+    and then the lists are incomplete.
+    """
+
+    literals: list[tuple[int, int]] = field(default_factory=list)
+    repeated: list[int] = field(default_factory=list)
+    headers: list[int] = field(default_factory=list)
+    too_many: bool = False
+    # Lines with a literal match, counted to stop at the scan's line limit.
+    lines: int = 0
+
 
 class LiteralScanner:
     """The literals of a prefilter and its line prefixes, compiled into one Hyperscan database.
 
     Literals match anywhere, byte for byte, or ignoring ASCII case when
-    ``caseless`` is true, as Hyperscan does without its UTF-8 mode. Line
-    prefixes match byte for byte at the start of a line. Match numbers count
-    the literals first, then the prefixes.
+    ``caseless`` is true, as Hyperscan does without its UTF-8 mode. Each
+    literal belongs to one of ``groups``, by default its own. Line prefixes
+    match byte for byte at the start of a line.
     """
 
-    def __init__(self, literals: Sequence[bytes], caseless: bool = False, line_prefixes: Sequence[bytes] = ()) -> None:
-        self.lengths = tuple(len(text) for text in (*literals, *line_prefixes))
+    def __init__(
+        self,
+        literals: Sequence[bytes],
+        caseless: bool = False,
+        line_prefixes: Sequence[bytes] = (),
+        groups: Sequence[int] | None = None,
+    ) -> None:
+        searched = [literal[:MAX_LITERAL_BYTES] for literal in literals]
+        self.literal_count = len(searched)
+        self.groups = tuple(range(len(searched)) if groups is None else groups)
+        self.line_prefixes = tuple(line_prefixes)
+        self.lengths = tuple(len(text) for text in (*searched, *self.line_prefixes))
+
         # Each byte is written as \xHH, so no byte reads as regular expression syntax.
-        expressions = [_escaped(literal) for literal in literals]
-        expressions += [b"^" + _escaped(prefix) for prefix in line_prefixes]
-        flags = [hyperscan.HS_FLAG_CASELESS if caseless else 0] * len(literals)
-        # With MULTILINE, ^ matches at the start of the block and after every newline.
-        flags += [hyperscan.HS_FLAG_MULTILINE] * len(line_prefixes)
+        expressions = [_escaped(literal) for literal in searched]
+        expressions += [b"^" + _escaped(prefix) for prefix in self.line_prefixes]
+        flags = [hyperscan.HS_FLAG_CASELESS if caseless else 0] * len(searched)
+        # With MULTILINE, ^ matches at the start of the scanned data and after every newline.
+        flags += [hyperscan.HS_FLAG_MULTILINE] * len(self.line_prefixes)
         self.database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.database.compile(
             expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
         )
 
-    def matches(self, haystack: Buffer, end: int) -> list[tuple[int, int]]:
-        """Return (match number, start offset) for every match in ``haystack[:end]``, in any order."""
-        found: list[tuple[int, int]] = []
+    def scan_lines(self, haystack: Buffer, end: int, max_lines: int | None = None) -> LineMatches:
+        """Return the lines of ``haystack[:end]`` that have a match. The data must start at a line start.
 
-        def on_match(number: int, _start: int, stop: int, _flags: int, _context: object) -> None:
-            found.append((number, stop - self.lengths[number]))
-
+        Each match costs a call into Python, and a line that repeats a
+        literal could hold millions. So the scan of a line stops at the
+        first repeat of a group and goes on at the next line. With
+        ``max_lines``, the scan stops once more lines than that have a literal.
+        """
+        found = LineMatches()
+        line = _Line()
+        base = 0
         with memoryview(haystack) as view:
-            self.database.scan(view[:end], match_event_handler=on_match)
+            while base < end:
+                scan = _LineScan(self, haystack, end, base, line, found, max_lines)
+                try:
+                    self.database.scan(view[base:end], match_event_handler=scan.on_match)
+                except hyperscan.ScanTerminated:
+                    if scan.resume is not None:
+                        base = scan.resume
+                        continue
+                break
         return found
+
+
+@dataclass
+class _Line:
+    """The line that the last literal match was in, and the groups found in it so far."""
+
+    start: int = -1
+    # Offset of the line's newline, or of the end of the data.
+    end: int = -1
+    groups: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _LineScan:
+    """The match handler of one Hyperscan call, which starts at ``base``."""
+
+    scanner: LiteralScanner
+    haystack: Buffer
+    end: int
+    base: int
+    line: _Line
+    found: LineMatches
+    max_lines: int | None
+    # Where the next call starts, after this one stopped at a repeat.
+    resume: int | None = None
+
+    def on_match(self, number: int, _start: int, stop: int, _flags: int, _context: object) -> bool:
+        """Record a match and return whether the scan stops."""
+        scanner = self.scanner
+        if number >= scanner.literal_count:
+            self.found.headers.append(self.base + stop - scanner.lengths[number])
+            return False
+
+        # The line is the one of the match's last byte, which is the same line
+        # as its first byte, because a literal that contains a newline cannot
+        # be in any line and its matches do not matter.
+        last = self.base + stop - 1
+        line = self.line
+        if last > line.end:
+            # Only the bytes after the previous line are searched, so each byte is searched once.
+            newline = self.haystack.rfind(b"\n", max(line.end, self.base), last)
+            line.start = newline + 1 if newline >= 0 else self.base
+            line.end = self.haystack.find(b"\n", last, self.end)
+            line.end = self.end if line.end < 0 else line.end
+            line.groups = set()
+            self.found.lines += 1
+            if self.max_lines is not None and self.found.lines > self.max_lines:
+                self.found.too_many = True
+                return True
+
+        group = scanner.groups[number]
+        if group not in line.groups:
+            line.groups.add(group)
+            self.found.literals.append((number, line.start))
+            return False
+
+        self.found.repeated.append(line.start)
+        for prefix in scanner.line_prefixes:
+            # The prefix's own match may come after this one in the line, and the scan of it stops here.
+            if bytes(self.haystack[line.start : line.start + len(prefix)]) == prefix:
+                self.found.headers.append(line.start)
+        self.resume = line.end + 1
+        return True
 
 
 def _escaped(text: bytes) -> bytes:
@@ -70,13 +185,16 @@ def _escaped(text: bytes) -> bytes:
 
 
 def literal_scanner(
-    literals: Sequence[bytes], caseless: bool = False, line_prefixes: Sequence[bytes] = ()
+    literals: Sequence[bytes],
+    caseless: bool = False,
+    line_prefixes: Sequence[bytes] = (),
+    groups: Sequence[int] | None = None,
 ) -> LiteralScanner | None:
     """Return a scanner for ``literals`` and ``line_prefixes``, or None when Hyperscan is not installed, is turned off or fails."""
     if hyperscan is None or not ENABLED or not literals:
         return None
     try:
-        return LiteralScanner(literals, caseless, line_prefixes)
+        return LiteralScanner(literals, caseless, line_prefixes, groups)
     except hyperscan.error as error:
         # The re search finds the same lines, only more slowly, so a failure here costs speed alone.
         log.warning("the literal search falls back to Python's re, because Hyperscan failed: %s", error)

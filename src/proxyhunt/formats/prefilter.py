@@ -26,7 +26,7 @@ from functools import cache, cached_property
 
 import numpy as np
 
-from proxyhunt.formats.literal_scan import LiteralScanner, literal_scanner
+from proxyhunt.formats.literal_scan import LiteralScanner, LineMatches, literal_scanner
 
 # The byte buffers that a block can be in. A reader's reusable blocks are anonymous maps.
 Buffer = bytes | bytearray | mmap.mmap
@@ -362,7 +362,16 @@ class LinePrefilter:
         index = self.index(data, end) if index is None else index
 
         lines = index.newline_count + (0 if end == 0 or data[end - 1] == NEWLINE else 1)
-        scan = None if self._scanner is None else self._scanner.matches(data, end)
+        scan = None
+        if self._scanner is not None:
+            # Without required sets, every line with a literal is kept, so the scan can stop once
+            # twice as many lines as could be picked one by one have one: the block is parsed whole.
+            limit = None
+            if not self.required:
+                limit = int(2 * MAX_KEPT_SHARE * lines) + max(0, self.keep_through_line - first_line + 1)
+            scan = self._scanner.scan_lines(data, end, max_lines=limit)
+            if scan.too_many:
+                return None
         starts = self._literal_line_starts(data, end, index.folded, scan)
         starts |= self._header_line_starts(data, end, index, scan)
 
@@ -386,12 +395,10 @@ class LinePrefilter:
             selected.append((number, start, end if stop < 0 else stop))
         return Selection(selected, lines)
 
-    def _header_line_starts(
-        self, data: Buffer, end: int, index: BlockIndex, scan: list[tuple[int, int]] | None
-    ) -> set[int]:
+    def _header_line_starts(self, data: Buffer, end: int, index: BlockIndex, scan: LineMatches | None) -> set[int]:
         """Return the start offset of every line that starts with one of ``header_prefixes``."""
         if scan is not None:
-            return {position for number, position in scan if number >= len(self.literals)}
+            return set(scan.headers)
 
         starts = set()
         for start in index.header_starts.tolist():
@@ -400,9 +407,7 @@ class LinePrefilter:
                     starts.add(start)
         return starts
 
-    def _literal_line_starts(
-        self, data: Buffer, end: int, folded: Buffer | None, scan: list[tuple[int, int]] | None
-    ) -> set[int]:
+    def _literal_line_starts(self, data: Buffer, end: int, folded: Buffer | None, scan: LineMatches | None) -> set[int]:
         """Return the start offset of every line whose lowercased bytes match one of ``patterns``.
 
         The folded patterns nominate candidate lines, and each candidate is
@@ -427,12 +432,14 @@ class LinePrefilter:
         return starts
 
     def _candidates(
-        self, data: Buffer, end: int, folded: Buffer | None, scan: list[tuple[int, int]] | None
+        self, data: Buffer, end: int, folded: Buffer | None, scan: LineMatches | None
     ) -> Iterator[tuple[bytes, int]]:
         """Yield (folded first byte, offset) for matches, at least one for each line and pattern that match.
 
         ``scan`` is what Hyperscan found in the raw block, or None when the
-        folded block is searched with ``re``.
+        folded block is searched with ``re``. A line where Hyperscan stopped
+        at a repeated literal comes with an empty first byte, which stands
+        for every rule.
         """
         if scan is None:
             for pattern in self.folded_patterns:
@@ -441,10 +448,10 @@ class LinePrefilter:
                     yield first, position
             return
 
-        literals = len(self.literals)
-        for number, position in scan:
-            if number < literals:
-                yield _fold(self.literals[number][:1]), position
+        for number, position in scan.literals:
+            yield _fold(self.literals[number][:1]), position
+        for position in scan.repeated:
+            yield b"", position
         for pattern in self.raw_others:
             first = _fold(_first_token(pattern.pattern)[-1:])
             for position in _match_positions(pattern, data, data, end):
@@ -453,11 +460,16 @@ class LinePrefilter:
     @cached_property
     def _scanner(self) -> LiteralScanner | None:
         """The Hyperscan search for ``literals`` and the header lines, or None to search the folded block with ``re``."""
-        return literal_scanner(self.literals, caseless=True, line_prefixes=self.header_prefixes)
+        # A line is tested once for the rules of each first byte, so the literals are grouped by it.
+        groups = [_fold(literal[:1])[0] for literal in self.literals]
+        return literal_scanner(self.literals, caseless=True, line_prefixes=self.header_prefixes, groups=groups)
 
     @cached_property
     def _rules_by_first_byte(self) -> dict[bytes, tuple[int, ...] | None]:
-        """The rules that a match starting with each byte can find, as ``pattern_rules`` gives them per pattern."""
+        """The rules that a match starting with each byte can find, as ``pattern_rules`` gives them per pattern.
+
+        A byte that is not a key, such as the empty one of a repeated literal, stands for every rule.
+        """
         return {
             _first_token(pattern.pattern)[-1:]: rules for pattern, rules in zip(self.folded_patterns, self.pattern_rules)
         }
