@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sigma.collection import SigmaCollection
 
 from proxyhunt.engines.duckdb import compile_rules
 from proxyhunt.engines.prefilter import rule_clauses, rule_literals, rule_set_clauses, rule_set_literals
 from proxyhunt.formats import get_format, literal_scan
-from proxyhunt.formats.prefilter import Escape, LinePrefilter
+from proxyhunt.formats.prefilter import Escape, LinePrefilter, without_longer
 from proxyhunt.rules.loader import load_rules
 from proxyhunt.rules.placeholders import apply_lists, lists_in_force
 
@@ -309,3 +311,11 @@ def test_literal_scanner_finds_prefixes_at_line_starts():
     # The literal ignores case; a prefix counts only at a line start, and matches its own case.
     assert found.literals == [(0, 4)]
     assert sorted(found.headers) == [0, 10]
+
+
+@settings(max_examples=300)
+@given(literals=st.lists(st.text(alphabet="ab.-", min_size=1, max_size=6), max_size=12))
+def test_without_longer_keeps_literals_with_no_shorter_inside(literals):
+    expected = {literal for literal in literals if not any(other != literal and other in literal for other in literals)}
+
+    assert without_longer(literals) == expected

@@ -78,12 +78,7 @@ class Escape:
         bytes, or with ``folded`` for bytes folded as ``LinePrefilter.index``
         folds them.
         """
-        variants = sorted({character, character.upper()})
-        if self.hex_byte:
-            return [_regex_bytes(f"{ord(variant):02x}".encode("ascii"), folded) for variant in variants]
-        if any(variant in self.produces for variant in variants):
-            return [b"."]
-        return []
+        return list(_escape_suffixes(self, character, folded))
 
     def pattern(
         self, literals: Iterable[str], escapes: Iterable[Escape], folded: bool = False
@@ -114,8 +109,24 @@ class Escape:
         return re.compile(prefix + b"(?:" + b"|".join(sorted(set(alternatives))) + b")", re.DOTALL)
 
 
+@cache
+def _escape_suffixes(escape: Escape, character: str, folded: bool) -> tuple[bytes, ...]:
+    variants = sorted({character, character.upper()})
+    if escape.hex_byte:
+        return tuple(_regex_bytes(f"{ord(variant):02x}".encode("ascii"), folded) for variant in variants)
+    if any(variant in escape.produces for variant in variants):
+        return (b".",)
+    return ()
+
+
 def _any_form(character: str, escapes: list[Escape], folded: bool) -> bytes:
     """Return a regular expression for ``character`` written plainly, in either case, or with any of ``escapes``."""
+    return _cached_any_form(character, tuple(escapes), folded)
+
+
+# A rule with thousands of values asks for the same few characters hundreds of thousands of times.
+@cache
+def _cached_any_form(character: str, escapes: tuple[Escape, ...], folded: bool) -> bytes:
     forms = [_regex_bytes(character.lower().encode("ascii"), folded)]
     for escape in escapes:
         prefix = _regex_bytes(escape.prefix.lower(), folded)
@@ -485,7 +496,19 @@ class LinePrefilter:
 def without_longer(literals: Iterable[str]) -> frozenset[str]:
     """Return the literals that contain no other one of them, since a line with a longer one also has the shorter."""
     literals = set(literals)
-    return frozenset(literal for literal in literals if not any(other != literal and other in literal for other in literals))
+    lengths = sorted({len(literal) for literal in literals})
+
+    # Each literal's substrings of the lengths that occur are looked up in the set, which
+    # takes a few thousand lookups for thousands of domain names, not one test per pair.
+    def contains_other(literal: str) -> bool:
+        return any(
+            literal[start : start + length] in literals
+            for length in lengths
+            if length < len(literal)
+            for start in range(len(literal) - length + 1)
+        )
+
+    return frozenset(literal for literal in literals if not contains_other(literal))
 
 
 @dataclass(frozen=True)
