@@ -124,7 +124,7 @@ def _any_form(character: str, escapes: list[Escape], folded: bool) -> bytes:
     return _cached_any_form(character, tuple(escapes), folded)
 
 
-# A rule with thousands of values asks for the same few characters hundreds of thousands of times.
+# A rule with thousands of values needs the forms of the same few characters hundreds of thousands of times.
 @cache
 def _cached_any_form(character: str, escapes: tuple[Escape, ...], folded: bool) -> bytes:
     forms = [_regex_bytes(character.lower().encode("ascii"), folded)]
