@@ -367,7 +367,8 @@ def test_unknown_modifier_names_file_and_modifier(tmp_path: Path):
     assert ruleset.rules == []
     [problem] = ruleset.problems
     assert str(path) in str(problem)
-    assert "startswiths" in str(problem)
+    assert "unknown Sigma modifier 'startswiths' at line 6" in str(problem)
+    assert "did you mean 'startswith'?" in str(problem)
 
 
 def test_unresolved_placeholder_not_runnable():

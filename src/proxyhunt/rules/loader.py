@@ -13,7 +13,9 @@ loaded, so a correlation or filter may name a rule from another file.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,8 +23,9 @@ from pathlib import Path
 import yaml
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaModifierError
 from sigma.filters import SigmaFilter
+from sigma.modifiers import modifier_mapping
 from sigma.rule import SigmaLogSource, SigmaRule
 
 from proxyhunt.rules.checks import detection_problem
@@ -379,6 +382,24 @@ def _describe_logsource(logsource: SigmaLogSource) -> str:
     return ", ".join(f"{key} {value}" for key, value in fields if value) or "none"
 
 
+_UNKNOWN_MODIFIER = re.compile(r"Unknown modifier '([^']*)'")
+
+
+def _explained(error: Exception, text: str) -> str:
+    """Return pySigma's message, with the line and the likely modifier for an unknown one."""
+    message = str(error)
+    unknown = _UNKNOWN_MODIFIER.search(message) if isinstance(error, SigmaModifierError) else None
+    if unknown is None:
+        return message
+
+    name = unknown.group(1)
+    lines = [number for number, line in enumerate(text.splitlines(), 1) if re.search(rf"\|{re.escape(name)}\s*[|:]", line)]
+    where = f" at line {lines[0]}" if lines else ""
+    close = difflib.get_close_matches(name, modifier_mapping, n=1)
+    fix = f"did you mean '{close[0]}'?" if close else f"the modifiers are {', '.join(sorted(modifier_mapping))}"
+    return f"unknown Sigma modifier '{name}'{where}; {fix}"
+
+
 def _load_file(
     file: Path, bundled: bool, ruleset: RuleSet, lists: PlaceholderLists
 ) -> list[LoadedRule | LoadedFilter | LoadedCorrelation]:
@@ -419,7 +440,7 @@ def _load_file(
         identity = {"rule_id": str(item.id) if item.id else "", "name": item.name or ""}
         errors = getattr(item, "errors", [])
         if errors:
-            reasons = "; ".join(str(error) for error in errors)
+            reasons = "; ".join(_explained(error, text) for error in errors)
             ruleset.problems.append(RuleProblem(location, f"rejected by pySigma: {reasons}", title, kind, **identity))
             continue
         problem = detection_problem(item)
