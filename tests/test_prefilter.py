@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -319,3 +321,12 @@ def test_without_longer_keeps_literals_with_no_shorter_inside(literals):
     expected = {literal for literal in literals if not any(other != literal and other in literal for other in literals)}
 
     assert without_longer(literals) == expected
+
+
+def test_literal_search_named_in_log(literal_search, caplog):
+    caplog.set_level(logging.INFO, logger="proxyhunt.formats.literal_scan")
+
+    LinePrefilter.build(["rclone/v", "go-http-client/"])._scanner
+
+    expected = "in one Hyperscan pass" if literal_search == "hyperscan" else "with Python's re, because hyperscan is"
+    assert f"the line prefilter searches 2 literals {expected}" in caplog.text

@@ -191,10 +191,16 @@ def literal_scanner(
     groups: Sequence[int] | None = None,
 ) -> LiteralScanner | None:
     """Return a scanner for ``literals`` and ``line_prefixes``, or None when Hyperscan is not installed, is turned off or fails."""
-    if hyperscan is None or not ENABLED or not literals:
+    if not literals:
+        return None
+    if hyperscan is None or not ENABLED:
+        reason = "is not installed" if hyperscan is None else "is turned off"
+        log.info("the line prefilter searches %d literals with Python's re, because hyperscan %s", len(literals), reason)
         return None
     try:
-        return LiteralScanner(literals, caseless, line_prefixes, groups)
+        scanner = LiteralScanner(literals, caseless, line_prefixes, groups)
+        log.info("the line prefilter searches %d literals in one Hyperscan pass", len(literals))
+        return scanner
     except hyperscan.error as error:
         # The re search finds the same lines, only more slowly, so a failure here costs speed alone.
         log.warning("the literal search falls back to Python's re, because Hyperscan failed: %s", error)
