@@ -43,7 +43,7 @@ MAX_LITERAL_BYTES = 200
 class LineMatches:
     """The lines of a block in which a scan found something, each named by the offset of its start.
 
-    ``literals`` holds (literal number, line start) for the first literal of
+    ``literals`` has (literal number, line start) for the first literal of
     each group found in a line. ``repeated`` lists the lines where a group was found
     twice: the scan of such a line stops there, so the line may hold literals
     of other groups that were not reported, and must be tested against every
