@@ -258,30 +258,32 @@ needs_hyperscan = pytest.mark.skipif(literal_scan.hyperscan is None, reason="hyp
 @needs_hyperscan
 def test_literal_scanner_reports_each_line_once_per_group():
     scanner = literal_scan.LiteralScanner([b"ab", b"xyz", b"b\x00c"], caseless=True, groups=[0, 1, 1])
-    haystack = bytearray(b"xyz AB b\x00c\nnone\nend ab")
+    haystack = bytearray(b"xyz AB b\x00c xyz\nnone\nend ab")
 
     found = scanner.scan_lines(haystack, len(haystack))
 
-    # "b\x00c" shares xyz's group, so the first line repeats group 1 after xyz.
-    assert sorted(found.literals) == [(0, 0), (0, 16), (1, 0)]
-    assert found.repeated == [0]
+    # "b\x00c" shares xyz's group, so the first line has group 1 once.
+    assert sorted(found.literals) == [(0, 0), (0, 20), (1, 0)]
     assert found.headers == []
     assert found.lines == 2
+    assert found.matches == 5
 
 
 @needs_hyperscan
-def test_literal_scanner_resumes_after_a_repeat():
-    # A line that repeats a literal millions of times costs two matches, and
-    # the next line, with a header prefix, is still scanned.
+def test_literal_scanner_stops_at_match_limit():
+    # A line that repeats a literal a million times must not cost a million calls into Python.
     scanner = literal_scan.LiteralScanner([b"aaaa", b"rclone/v"], caseless=True, line_prefixes=[b"#f"])
-    haystack = b"a" * 3_000_000 + b" rclone/v\n#fields rclone/v1\n#f\nplain"
+    haystack = b"a" * 1_000_000 + b" rclone/v\n#fields rclone/v1\n"
 
-    found = scanner.scan_lines(haystack, len(haystack))
+    stopped = scanner.scan_lines(haystack, len(haystack), max_matches=100)
+    complete = scanner.scan_lines(haystack, len(haystack))
 
-    second = 3_000_000 + len(" rclone/v\n")
-    assert found.literals == [(0, 0), (1, second)]
-    assert found.repeated == [0]
-    assert sorted(found.headers) == [second, second + len("#fields rclone/v1\n")]
+    second = 1_000_000 + len(" rclone/v\n")
+    assert stopped.too_many
+    assert stopped.matches == 101
+    assert not complete.too_many
+    assert sorted(complete.literals) == [(0, 0), (1, 0), (1, second)]
+    assert complete.headers == [second]
 
 
 @needs_hyperscan

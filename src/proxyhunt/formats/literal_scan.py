@@ -44,20 +44,18 @@ class LineMatches:
     """The lines of a block in which a scan found something, each named by the offset of its start.
 
     ``literals`` has (literal number, line start) for the first literal of
-    each group found in a line. ``repeated`` lists the lines where a group was found
-    twice: the scan of such a line stops there, so the line may hold literals
-    of other groups that were not reported, and must be tested against every
-    rule. ``headers`` lists the lines that start with a line prefix.
-    ``too_many`` is set when more lines than the scan's limit had a literal,
-    and then the lists are incomplete.
+    each group found in a line; Hyperscan reports matches in no set order,
+    so a line may also appear more than once for a group. ``headers`` lists
+    the lines that start with a line prefix. ``too_many`` is set when the
+    scan stopped at one of its limits, and then the lists are incomplete.
     """
 
     literals: list[tuple[int, int]] = field(default_factory=list)
-    repeated: list[int] = field(default_factory=list)
     headers: list[int] = field(default_factory=list)
     too_many: bool = False
-    # Lines with a literal match, counted to stop at the scan's line limit.
+    # Lines with a literal match, and matches, counted to stop at the scan's limits.
     lines: int = 0
+    matches: int = 0
 
 
 class LiteralScanner:
@@ -79,105 +77,89 @@ class LiteralScanner:
         searched = [literal[:MAX_LITERAL_BYTES] for literal in literals]
         self.literal_count = len(searched)
         self.groups = tuple(range(len(searched)) if groups is None else groups)
-        self.line_prefixes = tuple(line_prefixes)
-        self.lengths = tuple(len(text) for text in (*searched, *self.line_prefixes))
+        self.lengths = tuple(len(text) for text in (*searched, *line_prefixes))
 
         # Each byte is written as \xHH, so no byte reads as regular expression syntax.
         expressions = [_escaped(literal) for literal in searched]
-        expressions += [b"^" + _escaped(prefix) for prefix in self.line_prefixes]
+        expressions += [b"^" + _escaped(prefix) for prefix in line_prefixes]
         flags = [hyperscan.HS_FLAG_CASELESS if caseless else 0] * len(searched)
         # With MULTILINE, ^ matches at the start of the scanned data and after every newline.
-        flags += [hyperscan.HS_FLAG_MULTILINE] * len(self.line_prefixes)
+        flags += [hyperscan.HS_FLAG_MULTILINE] * len(line_prefixes)
         self.database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self.database.compile(
             expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags
         )
 
-    def scan_lines(self, haystack: Buffer, end: int, max_lines: int | None = None) -> LineMatches:
-        """Return the lines of ``haystack[:end]`` that have a match. The data must start at a line start.
+    def scan_lines(
+        self, haystack: Buffer, end: int, max_lines: int | None = None, max_matches: int | None = None
+    ) -> LineMatches:
+        """Return the lines of ``haystack[:end]`` that have a match.
 
         Each match costs a call into Python, and a line that repeats a
-        literal could hold millions. So the scan of a line stops at the
-        first repeat of a group and goes on at the next line. With
-        ``max_lines``, the scan stops once more lines than that have a literal.
+        literal may hold millions. So the scan stops, with ``too_many`` set,
+        after ``max_matches`` matches, or once more than ``max_lines`` lines
+        have a literal.
         """
         found = LineMatches()
-        line = _Line()
-        base = 0
+        handler = _MatchHandler(self, haystack, end, found, max_lines, max_matches)
         with memoryview(haystack) as view:
-            while base < end:
-                scan = _LineScan(self, haystack, end, base, line, found, max_lines)
-                try:
-                    self.database.scan(view[base:end], match_event_handler=scan.on_match)
-                except hyperscan.ScanTerminated:
-                    if scan.resume is not None:
-                        base = scan.resume
-                        continue
-                break
+            try:
+                self.database.scan(view[:end], match_event_handler=handler.on_match)
+            except hyperscan.ScanTerminated:
+                pass
         return found
 
 
 @dataclass
-class _Line:
-    """The line that the last literal match was in, and the groups found in it so far."""
-
-    start: int = -1
-    # Offset of the line's newline, or of the end of the data.
-    end: int = -1
-    groups: set[int] = field(default_factory=set)
-
-
-@dataclass
-class _LineScan:
-    """The match handler of one Hyperscan call, which starts at ``base``."""
+class _MatchHandler:
+    """The match handler of one scan, which keeps the bounds and groups of the line of the last match."""
 
     scanner: LiteralScanner
     haystack: Buffer
     end: int
-    base: int
-    line: _Line
     found: LineMatches
     max_lines: int | None
-    # Where the next call starts, after this one stopped at a repeat.
-    resume: int | None = None
+    max_matches: int | None
+    line_start: int = -1
+    # Offset of the line's newline, or of the end of the data.
+    line_end: int = -1
+    line_groups: set[int] = field(default_factory=set)
 
     def on_match(self, number: int, _start: int, stop: int, _flags: int, _context: object) -> bool:
         """Record a match and return whether the scan stops."""
+        found = self.found
+        found.matches += 1
+        if self.max_matches is not None and found.matches > self.max_matches:
+            found.too_many = True
+            return True
+
         scanner = self.scanner
         if number >= scanner.literal_count:
-            self.found.headers.append(self.base + stop - scanner.lengths[number])
+            found.headers.append(stop - scanner.lengths[number])
             return False
 
         # The line is the one of the match's last byte, which is the same line
         # as its first byte, because a literal that contains a newline cannot
         # be in any line and its matches do not matter.
-        last = self.base + stop - 1
-        line = self.line
-        if last > line.end:
-            # Only the bytes after the previous line are searched, so each byte is searched once.
-            newline = self.haystack.rfind(b"\n", max(line.end, self.base), last)
-            line.start = newline + 1 if newline >= 0 else self.base
-            line.end = self.haystack.find(b"\n", last, self.end)
-            line.end = self.end if line.end < 0 else line.end
-            line.groups = set()
-            self.found.lines += 1
-            if self.max_lines is not None and self.found.lines > self.max_lines:
-                self.found.too_many = True
+        last = stop - 1
+        if not self.line_start <= last <= self.line_end:
+            # Matches mostly come in order, and then only the bytes after the previous
+            # line are searched for this line's start, so each byte is searched about once.
+            searched_from = max(self.line_end, 0) if last > self.line_end else 0
+            self.line_start = self.haystack.rfind(b"\n", searched_from, last) + 1
+            line_end = self.haystack.find(b"\n", last, self.end)
+            self.line_end = self.end if line_end < 0 else line_end
+            self.line_groups = set()
+            found.lines += 1
+            if self.max_lines is not None and found.lines > self.max_lines:
+                found.too_many = True
                 return True
 
         group = scanner.groups[number]
-        if group not in line.groups:
-            line.groups.add(group)
-            self.found.literals.append((number, line.start))
-            return False
-
-        self.found.repeated.append(line.start)
-        for prefix in scanner.line_prefixes:
-            # The prefix's own match may come after this one in the line, and the scan of it stops here.
-            if bytes(self.haystack[line.start : line.start + len(prefix)]) == prefix:
-                self.found.headers.append(line.start)
-        self.resume = line.end + 1
-        return True
+        if group not in self.line_groups:
+            self.line_groups.add(group)
+            found.literals.append((number, self.line_start))
+        return False
 
 
 def _escaped(text: bytes) -> bytes:

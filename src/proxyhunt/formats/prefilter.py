@@ -33,6 +33,11 @@ Buffer = bytes | bytearray | mmap.mmap
 
 # Above this share of kept lines, splitting every line is cheaper than picking lines one by one.
 MAX_KEPT_SHARE = 0.25
+# A Hyperscan scan of a block stops after MATCHES_PER_LINE matches per line
+# of the block, plus FREE_MATCHES, and the block is parsed whole. Logs that
+# are not built to repeat literals have far fewer matches than lines.
+MATCHES_PER_LINE = 2
+FREE_MATCHES = 4096
 
 # Setting this bit maps each ASCII capital letter to its lowercase letter.
 CASE_BIT = 0x20
@@ -375,12 +380,14 @@ class LinePrefilter:
         lines = index.newline_count + (0 if end == 0 or data[end - 1] == NEWLINE else 1)
         scan = None
         if self._scanner is not None:
-            # Without required sets, every line with a literal is kept, so the scan can stop once
-            # twice as many lines as could be picked one by one have one: the block is parsed whole.
-            limit = None
+            # Past either limit the block is parsed whole, which is always exact. Without required
+            # sets every line with a literal is kept, so twice as many as could be picked is enough.
+            # A line that repeats a literal may hold millions of matches, each a call into Python.
+            max_lines = None
             if not self.required:
-                limit = int(2 * MAX_KEPT_SHARE * lines) + max(0, self.keep_through_line - first_line + 1)
-            scan = self._scanner.scan_lines(data, end, max_lines=limit)
+                max_lines = int(2 * MAX_KEPT_SHARE * lines) + max(0, self.keep_through_line - first_line + 1)
+            max_matches = MATCHES_PER_LINE * lines + FREE_MATCHES
+            scan = self._scanner.scan_lines(data, end, max_lines=max_lines, max_matches=max_matches)
             if scan.too_many:
                 return None
         starts = self._literal_line_starts(data, end, index.folded, scan)
@@ -448,9 +455,7 @@ class LinePrefilter:
         """Yield (folded first byte, offset) for matches, at least one for each line and pattern that match.
 
         ``scan`` is what Hyperscan found in the raw block, or None when the
-        folded block is searched with ``re``. A line where Hyperscan stopped
-        at a repeated literal comes with an empty first byte, which stands
-        for every rule.
+        folded block is searched with ``re``.
         """
         if scan is None:
             for pattern in self.folded_patterns:
@@ -461,8 +466,6 @@ class LinePrefilter:
 
         for number, position in scan.literals:
             yield _fold(self.literals[number][:1]), position
-        for position in scan.repeated:
-            yield b"", position
         for pattern in self.raw_others:
             first = _fold(_first_token(pattern.pattern)[-1:])
             for position in _match_positions(pattern, data, data, end):
@@ -477,10 +480,7 @@ class LinePrefilter:
 
     @cached_property
     def _rules_by_first_byte(self) -> dict[bytes, tuple[int, ...] | None]:
-        """The rules that a match starting with each byte can find, as ``pattern_rules`` gives them per pattern.
-
-        A byte that is not a key, such as the empty one of a repeated literal, stands for every rule.
-        """
+        """The rules that a match starting with each byte can find, as ``pattern_rules`` gives them per pattern."""
         return {
             _first_token(pattern.pattern)[-1:]: rules for pattern, rules in zip(self.folded_patterns, self.pattern_rules)
         }
