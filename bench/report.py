@@ -54,9 +54,8 @@ def machine_description() -> list[str]:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     grep = subprocess.run(["grep", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("proxyhunt", "duckdb", "pysigma", "pysigma-backend-sqlite", "pyarrow")
-    )
+    names = ("proxyhunt", "duckdb", "pysigma", "pysigma-backend-sqlite", "pyarrow", "hyperscan")
+    versions = ", ".join(f"{name} {_version(name)}" for name in names)
     return [
         f"- CPU: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB memory",
         f"- OS: {platform.platform()}",
@@ -90,3 +89,11 @@ def render_markdown(results: list[Result], command: str) -> str:
         lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
         lines.append("")
     return "\n".join(lines)
+
+
+def _version(name: str) -> str:
+    """Return an installed package's version, or say that it is missing, as hyperscan is on some platforms."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
