@@ -524,8 +524,13 @@ def test_ctrl_c_exits_130():
     hunt.stdin.flush()
     _wait_for_read_of_stdin(hunt.pid)
 
+    # Standard input stays open until the hunt has ended, so the interrupt cannot race an end of input.
     hunt.send_signal(signal.SIGINT)
-    _, stderr = hunt.communicate(timeout=60)
+    hunt.wait(timeout=60)
+    stderr = hunt.stderr.read()
+    hunt.stdin.close()
+    hunt.stdout.close()
+    hunt.stderr.close()
 
     assert hunt.returncode == 130
     assert "Traceback" not in stderr
