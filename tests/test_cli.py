@@ -554,3 +554,26 @@ def _wait_for_read_of_stdin(pid: int) -> None:
             return
         time.sleep(0.05)
     pytest.fail("the hunt never blocked reading standard input")
+
+
+def test_ctrl_c_while_importing_exits_130():
+    # The interrupt lands while Python loads DuckDB's library, before the command line runs.
+    hunt = subprocess.Popen(
+        [sys.executable, "-m", "proxyhunt", "hunt", str(SAMPLES)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    maps = Path(f"/proc/{hunt.pid}/maps")
+    if not maps.exists():
+        hunt.kill()
+        pytest.skip("needs Linux's /proc/PID/maps to know when DuckDB is being imported")
+    deadline = time.monotonic() + 60
+    while "duckdb" not in maps.read_text() and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+    hunt.send_signal(signal.SIGINT)
+    _, stderr = hunt.communicate(timeout=60)
+
+    assert hunt.returncode == 130
+    assert "Traceback" not in stderr
