@@ -371,6 +371,19 @@ def test_unknown_modifier_names_file_and_modifier(tmp_path: Path):
     assert "did you mean 'startswith'?" in str(problem)
 
 
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [('"c-useragent|contians"', "'contians' at line 6; did you mean 'contains'?"), ("c-uri|contains|ALL", "'ALL' at line 6; did you mean 'all'?")],
+)
+def test_unknown_modifier_in_quoted_key_or_capitals(tmp_path: Path, key: str, expected: str):
+    path = tmp_path / "unknown-modifier.yml"
+    path.write_text(f"title: t\nlogsource:\n    category: proxy\ndetection:\n    selection:\n        {key}: 'x'\n    condition: selection\n")
+
+    [problem] = load_rules([str(path)], include_bundled=False).problems
+
+    assert f"unknown Sigma modifier {expected}" in str(problem)
+
+
 def test_unresolved_placeholder_not_runnable():
     rule = rule_from_detection({"selection": {"cs-host|expand": "%known_backup_destinations%"}, "condition": "selection"})
 

@@ -393,9 +393,11 @@ def _explained(error: Exception, text: str) -> str:
         return message
 
     name = unknown.group(1)
-    lines = [number for number, line in enumerate(text.splitlines(), 1) if re.search(rf"\|{re.escape(name)}\s*[|:]", line)]
+    # The key may be quoted, so the modifier may be followed by a quote before the colon.
+    pattern = rf"\|{re.escape(name)}\s*['\"]?\s*[|:]"
+    lines = [number for number, line in enumerate(text.splitlines(), 1) if re.search(pattern, line)]
     where = f" at line {lines[0]}" if lines else ""
-    close = difflib.get_close_matches(name, modifier_mapping, n=1)
+    close = difflib.get_close_matches(name.lower(), modifier_mapping, n=1)
     fix = f"did you mean '{close[0]}'?" if close else f"the modifiers are {', '.join(sorted(modifier_mapping))}"
     return f"unknown Sigma modifier '{name}'{where}; {fix}"
 
