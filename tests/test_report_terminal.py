@@ -112,6 +112,8 @@ def test_safe_text_escapes_invisible_characters() -> None:
     assert safe_text("rclone\u200b/v1") == "rclone\\u200b/v1"
     assert safe_text("a\u200c\u200d\u2060\u00ad\ufeffb") == "a\\u200c\\u200d\\u2060\\xad\\ufeffb"
     assert safe_text("ua\U000e0041\U000e007f") == "ua\\U000e0041\\U000e007f"
+    # Not format characters, but drawn as nothing: a variation selector, a Hangul filler, blank braille.
+    assert safe_text("a\ufe0f\u3164\u2800\U000e0100b") == "a\\ufe0f\\u3164\\u2800\\U000e0100b"
     assert safe_text("caf\u00e9 \u4e2d\u6587 \U0001f600") == "caf\u00e9 \u4e2d\u6587 \U0001f600"
 
 

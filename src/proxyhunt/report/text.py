@@ -21,11 +21,20 @@ from typing import Any
 # the text around it reads.
 _CANDIDATES = re.compile(r"[^\x20-\x7e]")
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# Characters of other categories that most fonts draw as nothing: the
+# combining grapheme joiner, the Mongolian free variation selectors, the
+# variation selectors, the Hangul fillers and the blank braille pattern.
+_INVISIBLE = frozenset(
+    {chr(code) for code in (0x034F, 0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0)}
+    | {chr(code) for code in range(0x180B, 0x1810)}
+    | {chr(code) for code in range(0xFE00, 0xFE10)}
+    | {chr(code) for code in range(0xE0100, 0xE01F0)}
+)
 
 
 def _escape_character(match: re.Match[str]) -> str:
     character = match.group()
-    if unicodedata.category(character) not in _UNSAFE_CATEGORIES:
+    if unicodedata.category(character) not in _UNSAFE_CATEGORIES and character not in _INVISIBLE:
         return character
     code = ord(character)
     if code < 0x100:
