@@ -519,6 +519,7 @@ def test_ctrl_c_exits_130():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_interrupt,
     )
     hunt.stdin.write('10.0.0.1 - - [02/Nov/2026:00:00:00 +0000] "GET http://a.test/ HTTP/1.1" 200 1 "-" "curl/8"\n')
     hunt.stdin.flush()
@@ -535,6 +536,15 @@ def test_ctrl_c_exits_130():
     assert hunt.returncode == 130
     assert "Traceback" not in stderr
     assert "Interrupted." in stderr or "Aborted." in stderr
+
+
+def _default_interrupt() -> None:
+    """Give the child the default SIGINT action, which a shell's background job (as under nohup) has ignored.
+
+    Python keeps an ignored SIGINT ignored, as a Unix program should, so
+    without this the test would fail whenever the suite runs in the background.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # The number of the read system call on each machine that Linux reports in /proc.
@@ -563,6 +573,7 @@ def test_ctrl_c_while_importing_exits_130():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_interrupt,
     )
     maps = Path(f"/proc/{hunt.pid}/maps")
     if not maps.exists():
