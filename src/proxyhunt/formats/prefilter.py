@@ -464,8 +464,9 @@ class LinePrefilter:
                     yield first, position
             return
 
+        first_bytes = self._literal_first_bytes
         for number, position in scan.literals:
-            yield _fold(self.literals[number][:1]), position
+            yield first_bytes[number], position
         for pattern in self.raw_others:
             first = _fold(_first_token(pattern.pattern)[-1:])
             for position in _match_positions(pattern, data, data, end):
@@ -475,8 +476,13 @@ class LinePrefilter:
     def _scanner(self) -> LiteralScanner | None:
         """The Hyperscan search for ``literals`` and the header lines, or None to search the folded block with ``re``."""
         # A line is tested once for the rules of each first byte, so the literals are grouped by it.
-        groups = [_fold(literal[:1])[0] for literal in self.literals]
+        groups = [first[0] for first in self._literal_first_bytes]
         return literal_scanner(self.literals, caseless=True, line_prefixes=self.header_prefixes, groups=groups)
+
+    @cached_property
+    def _literal_first_bytes(self) -> tuple[bytes, ...]:
+        """The folded first byte of each of ``literals``, which names its rules in ``_rules_by_first_byte``."""
+        return tuple(_fold(literal[:1]) for literal in self.literals)
 
     @cached_property
     def _rules_by_first_byte(self) -> dict[bytes, tuple[int, ...] | None]:
