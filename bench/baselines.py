@@ -95,28 +95,13 @@ def count_zircolite(fmt: str, path: str) -> int:
 
 def duckdb_copy(fmt: str, path: str) -> int:
     """Write each line of the log, unparsed, to a Parquet file beside it, compressed as normalize compresses."""
-    import duckdb
-
-    from proxyhunt.normalize import PARQUET_COMPRESSION
-
-    output = f"{path}.lines.parquet"
     # No byte of a generated log is \x01, so each line is one field, and no quoting applies.
     lines = f"read_csv('{path}', columns = {{'line': 'VARCHAR'}}, delim = '\x01', quote = '', escape = '', header = false, auto_detect = false)"
-    try:
-        connection = duckdb.connect()
-        return connection.execute(
-            f"COPY (SELECT line FROM {lines}) TO '{output}' (FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION})"
-        ).fetchone()[0]
-    finally:
-        os.remove(output)
+    return _copy_to_parquet(f"SELECT line FROM {lines}", f"{path}.lines.parquet")
 
 
 def duckdb_fields(fmt: str, path: str) -> int:
     """Write the fields of each line, as text, to a Parquet file beside the log; Zeek's header lines are left out."""
-    import duckdb
-
-    from proxyhunt.normalize import PARQUET_COMPRESSION
-
     if fmt == "combined":
         # host ident user [time zone] "request" status bytes "referer" "user-agent": the time has a space in it.
         dialect = "delim = ' ', quote = '\"', escape = '\\'"
@@ -129,11 +114,19 @@ def duckdb_fields(fmt: str, path: str) -> int:
         raise ValueError(f"DuckDB's CSV reader cannot split {fmt} lines into fields")
     names = ", ".join(f"'field{number}': 'VARCHAR'" for number in range(columns))
     fields = f"read_csv('{path}', columns = {{{names}}}, {dialect}, header = false, auto_detect = false)"
-    output = f"{path}.fields.parquet"
+    return _copy_to_parquet(f"SELECT * FROM {fields}", f"{path}.fields.parquet")
+
+
+def _copy_to_parquet(query: str, output: str) -> int:
+    """Write the rows of ``query`` to ``output`` as normalize writes Parquet, remove the file, and return the row count."""
+    import duckdb
+
+    from proxyhunt.normalize import PARQUET_COMPRESSION
+
     try:
         connection = duckdb.connect()
         return connection.execute(
-            f"COPY (SELECT * FROM {fields}) TO '{output}' (FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION})"
+            f"COPY ({query}) TO '{output}' (FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION})"
         ).fetchone()[0]
     finally:
         if os.path.exists(output):

@@ -92,7 +92,7 @@ def render_markdown(results: list[Result], command: str) -> str:
 
 
 def _version(name: str) -> str:
-    """Return an installed package's version, or say that it is missing, as hyperscan is on some platforms."""
+    """Return an installed package's version, or "not installed", as hyperscan is on some platforms."""
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
