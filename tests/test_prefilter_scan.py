@@ -285,53 +285,49 @@ def test_plain_reader_read_error(monkeypatch):
     assert filtered_reader.lines_read == full_reader.lines_read == len(full) + 1
 
 
-@pytest.mark.parametrize("stop_early", [False, True])
-def test_block_reader_restores_switch_interval(tmp_path, monkeypatch, stop_early):
-    # The reader lowers Python's switch interval so that its worker thread gets
-    # the GIL back quickly, and must give the rest of the process its own back,
-    # also when the caller stops reading before the end.
+@pytest.fixture
+def small_blocks_log(tmp_path, monkeypatch):
+    """Return a log read in 64-byte blocks, with the process's switch interval at 4 ms until the test ends."""
     monkeypatch.setattr(source_module, "BATCH_BYTES", 64)
     log = tmp_path / "plain.log"
     # A block whose lines are all kept is yielded at once, while later blocks are still read.
     log.write_bytes(b"PUT rclone/v1.66\n" * 40 + b"GET /index.html HTTP/1.1 200 curl/8.5.0 padding\n" * 40)
     before = sys.getswitchinterval()
     sys.setswitchinterval(0.004)
-    try:
-        reader = LineReader(log, line_filter=LinePrefilter.build([LITERAL]))
-        during = []
-        for _ in reader:
-            during.append(sys.getswitchinterval())
-            if stop_early:
-                break
+    yield log
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("stop_early", [False, True])
+def test_block_reader_restores_switch_interval(small_blocks_log, stop_early):
+    # The reader lowers Python's switch interval so that its worker thread gets
+    # the GIL back quickly, and must give the rest of the process its own back,
+    # also when the caller stops reading before the end.
+    reader = LineReader(small_blocks_log, line_filter=LinePrefilter.build([LITERAL]))
+    during = []
+    for _ in reader:
+        during.append(sys.getswitchinterval())
         if stop_early:
-            reader = None
-            gc.collect()
+            break
+    if stop_early:
+        reader = None
+        gc.collect()
 
-        assert during and max(during) <= blocks_module.SWITCH_INTERVAL
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-    finally:
-        sys.setswitchinterval(before)
+    assert during and max(during) <= blocks_module.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == pytest.approx(0.004)
 
 
-def test_overlapping_readers_restore_switch_interval(tmp_path, monkeypatch):
+def test_overlapping_readers_restore_switch_interval(small_blocks_log):
     # Two hunts in threads of one process run readers at the same time. The
     # interval must stay low while either reads and come back once both end,
     # whichever ends first.
-    monkeypatch.setattr(source_module, "BATCH_BYTES", 64)
-    log = tmp_path / "plain.log"
-    log.write_bytes(b"PUT rclone/v1.66\n" * 40 + b"GET /index.html HTTP/1.1 200 curl/8.5.0 padding\n" * 40)
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.004)
-    try:
-        first = iter(LineReader(log, line_filter=LinePrefilter.build([LITERAL])))
-        second = iter(LineReader(log, line_filter=LinePrefilter.build([LITERAL])))
-        next(first)
-        next(second)
-        first.close()
-        while_second_reads = sys.getswitchinterval()
-        second.close()
+    first = iter(LineReader(small_blocks_log, line_filter=LinePrefilter.build([LITERAL])))
+    second = iter(LineReader(small_blocks_log, line_filter=LinePrefilter.build([LITERAL])))
+    next(first)
+    next(second)
+    first.close()
+    while_second_reads = sys.getswitchinterval()
+    second.close()
 
-        assert while_second_reads <= blocks_module.SWITCH_INTERVAL
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-    finally:
-        sys.setswitchinterval(before)
+    assert while_second_reads <= blocks_module.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == pytest.approx(0.004)

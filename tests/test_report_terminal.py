@@ -120,10 +120,10 @@ def test_safe_text_escapes_invisible_characters() -> None:
 def test_safe_text_escapes_every_format_character() -> None:
     hidden = "".join(chr(code) for code in range(0x110000) if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp"))
 
-    shown = safe_text(hidden)
+    escaped = safe_text(hidden)
 
-    assert not any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in shown)
-    assert shown.count("\\") == len(hidden)
+    assert not any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in escaped)
+    assert escaped.count("\\") == len(hidden)
 
 
 def test_safe_text_shows_sequences() -> None:
